@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) latitudesh.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+
+class ModuleDocFragment(object):
+    """Connection options and attributes shared by every latitudesh.cloud module."""
+
+    DOCUMENTATION = r"""
+options:
+  auth_token:
+    description:
+      - A Latitude.sh API token. The token decides the team; every request acts on that token's team.
+      - If not set, the value of the E(LATITUDESH_AUTH_TOKEN), E(LATITUDESH_BEARER) or E(LATITUDESH_TOKEN)
+        environment variable is used, in that order.
+      - Sent as is in the C(Authorization) header, as the official SDKs do. It never appears in the
+        module's output, diffs or error messages.
+    type: str
+    required: true
+  api_url:
+    description:
+      - Base URL of the Latitude.sh API.
+      - If not set, the value of the E(LATITUDESH_API_URL) environment variable is used.
+      - Plain C(http://) is accepted only for loopback hosts such as the bundled sandbox.
+    type: str
+    default: https://api.latitude.sh
+  api_timeout:
+    description:
+      - Seconds to wait for each HTTP answer.
+      - If not set, the value of the E(LATITUDESH_API_TIMEOUT) environment variable is used.
+    type: int
+    default: 30
+  api_retries:
+    description:
+      - How many times a request may be sent again after a rate limit (HTTP 429), a server error or a
+        connection failure.
+      - Rate-limited requests are retried for every method, after the wait the API asks for.
+        Server errors and dropped connections are retried only for GET, PATCH and DELETE;
+        a create (POST) or rotate (PUT) is never sent twice.
+      - If not set, the value of the E(LATITUDESH_API_RETRIES) environment variable is used.
+    type: int
+    default: 5
+  validate_certs:
+    description:
+      - Whether to verify the API's TLS certificate. Set to V(false) only for a test endpoint.
+    type: bool
+    default: true
+requirements:
+  - requests
+notes:
+  - Latitude.sh binds each token to one team. To manage several teams, run the task once per team
+    with that team's token, or use the P(latitudesh.cloud.team_api_keys#role) role.
+"""
+
+    ACTIONGROUP = r"""
+attributes:
+  action_group:
+    description: Use C(group/latitudesh.cloud.latitudesh) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - latitudesh.cloud.latitudesh
+"""

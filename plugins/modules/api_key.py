@@ -1,0 +1,235 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) latitudesh.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+DOCUMENTATION = r"""
+module: api_key
+short_description: Create, update, rotate and delete Latitude.sh API keys
+version_added: 0.1.0
+description:
+  - Makes a Latitude.sh API key of the token's team match what the task declares.
+  - Reads the team's keys once, plans the changes, then sends only what differs
+    (C(POST) to create, C(PATCH) to change settings, C(PUT) to rotate, C(DELETE) to remove).
+  - The new token is returned once, in RV(token), and only when a key was created or rotated.
+author:
+  - latitudesh.cloud developers
+extends_documentation_fragment:
+  - latitudesh.cloud.api
+  - latitudesh.cloud.api.ACTIONGROUP
+attributes:
+  check_mode:
+    description: Sends no write request; reports the change a real run would make and the predicted RV(api_key).
+    support: full
+  diff_mode:
+    description: Shows the key's O(name), O(read_only) and O(allowed_ips) before and after. Never a token.
+    support: full
+  idempotent:
+    description:
+      - With O(state=present) and O(state=absent), a second run changes nothing.
+      - O(state=regenerated) rotates the token on every run, by design.
+    support: partial
+options:
+  name:
+    description:
+      - The key's name. Identifies the key when O(id) is not given; names are not unique in the API,
+        so when several keys have this name the task fails and lists their ids.
+      - With O(id), the wanted name; the key is renamed if it differs.
+      - Required to create a key.
+    type: str
+  id:
+    description:
+      - The key's id, for example V(tok_x1ZJrdx5qg4LV).
+      - When given, the key is looked up by id only, and a missing id fails the task
+        (unless O(state=absent)).
+    type: str
+  state:
+    description:
+      - V(present) creates the key if it is missing and changes its settings if they differ. It never rotates the token.
+      - V(absent) deletes the key if it exists.
+      - V(regenerated) rotates the key's token (creating the key if it is missing and O(name) is given),
+        after changing its settings if they differ. The old token stops working at once.
+    type: str
+    choices: [present, absent, regenerated]
+    default: present
+  read_only:
+    description:
+      - Whether the key may only send GET requests. Left as it is when not given.
+    type: bool
+  allowed_ips:
+    description:
+      - IP addresses and CIDR networks the key may be used from. Left as it is when not given;
+        V([]) removes the restriction.
+      - Compared as a set of networks, so order does not matter and V(10.0.0.1) equals V(10.0.0.1/32).
+    type: list
+    elements: str
+  force:
+    description:
+      - Allow rotating or deleting the very key that O(auth_token) is. Without it, such a task fails,
+        because it would lock the token out of the API.
+      - The key in use is recognised by its C(token_last_slice), the last five characters of O(auth_token).
+    type: bool
+    default: false
+notes:
+  - Register the result with C(no_log=true) on every task that may return RV(token).
+  - If a create or rotate request gets no usable answer, the module never sends it again; it checks
+    what the API holds and tells you to run the task with O(state=regenerated) to obtain a token.
+seealso:
+  - module: latitudesh.cloud.api_key_info
+  - role: latitudesh.cloud.team_api_keys
+"""
+
+EXAMPLES = r"""
+- name: Make sure the CI key exists, limited to the CI network
+  latitudesh.cloud.api_key:
+    auth_token: "{{ vault_latitudesh_token }}"
+    name: ci-deployer
+    allowed_ips:
+      - 10.20.0.0/24
+  register: ci_key
+  no_log: true
+
+- name: Keep the new token (only set when the key was just created)
+  ansible.builtin.copy:
+    content: "{{ ci_key.token }}"
+    dest: /etc/ci/latitudesh.token
+    mode: "0600"
+  when: ci_key.token is defined
+  no_log: true
+
+- name: Make the monitoring key read-only, all connection settings from module_defaults
+  module_defaults:
+    group/latitudesh.cloud.latitudesh:
+      auth_token: "{{ vault_latitudesh_token }}"
+  latitudesh.cloud.api_key:
+    name: monitoring
+    read_only: true
+
+- name: Rename a key by id
+  latitudesh.cloud.api_key:
+    id: tok_x1ZJrdx5qg4LV
+    name: ci-deployer-old
+
+- name: Rotate the CI key's token
+  latitudesh.cloud.api_key:
+    name: ci-deployer
+    state: regenerated
+  register: rotated
+  no_log: true
+
+- name: Delete a key
+  latitudesh.cloud.api_key:
+    name: old-laptop
+    state: absent
+"""
+
+RETURN = r"""
+api_key:
+  description:
+    - The key after the task, or the predicted key in check mode. V({}) when the key does not exist.
+    - Never contains the token; see RV(token).
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: The key's id. V(null) in check mode for a key that would be created.
+      type: str
+      sample: tok_x1ZJrdx5qg4LV
+    name:
+      description: The key's name.
+      type: str
+      sample: ci-deployer
+    read_only:
+      description: Whether the key may only send GET requests.
+      type: bool
+      sample: false
+    allowed_ips:
+      description: IP addresses and CIDR networks the key may be used from; V([]) means any.
+      type: list
+      elements: str
+      sample: ["10.20.0.0/24"]
+    token_last_slice:
+      description: The last five characters of the key's token.
+      type: str
+      sample: 4d063
+    api_version:
+      description: The API version the key was made for.
+      type: str
+      sample: "2023-06-01"
+    last_used_at:
+      description: When the key was last used, or V(null).
+      type: str
+      sample: "2026-01-14T15:56:29+00:00"
+    created_at:
+      description: When the key was created.
+      type: str
+      sample: "2026-01-14T15:56:29+00:00"
+    updated_at:
+      description: When the key was last changed.
+      type: str
+      sample: "2026-01-14T15:56:29+00:00"
+    user:
+      description: The user who owns the key (C(id), C(email)).
+      type: dict
+      sample: {"id": "user_Wel4PnEAmauQYZz3Vz83CkyV2BW", "email": "ops@example.com"}
+token:
+  description:
+    - The key's new token. The API shows a token only once, so store it now.
+  returned: when a key was created or rotated (not in check mode)
+  type: str
+  sample: 54ebfcfa2ad7f9fe0d4e081306554174d063
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api import (
+    LatitudeClient,
+    LatitudeError,
+    api_argument_spec,
+)
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import (
+    PlanError,
+    apply_plan,
+    list_api_keys,
+    plan_api_key,
+    validate_spec,
+)
+
+
+def main():
+    argument_spec = api_argument_spec()
+    argument_spec.update(
+        name=dict(type="str"),
+        id=dict(type="str"),
+        state=dict(type="str", default="present", choices=["present", "absent", "regenerated"]),
+        read_only=dict(type="bool"),
+        allowed_ips=dict(type="list", elements="str"),
+        force=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, required_one_of=[["id", "name"]], supports_check_mode=True)
+    spec = module.params
+    errors = validate_spec(spec)
+    if errors:
+        module.fail_json(msg=" ".join(errors))
+
+    try:
+        client = LatitudeClient(spec)
+        keys = list_api_keys(client)
+        plan = plan_api_key(keys, spec, spec["auth_token"])
+        api_key, token = plan.after, None
+        if plan.changed and not module.check_mode:
+            api_key, token = apply_plan(client, plan, keys)
+    except (LatitudeError, PlanError) as exc:
+        module.fail_json(msg=str(exc))
+
+    result = dict(changed=plan.changed, api_key=api_key or {})
+    if module._diff:
+        result["diff"] = plan.diff()
+    if token:
+        result["token"] = token
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
