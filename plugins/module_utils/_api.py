@@ -15,9 +15,9 @@ import ipaddress
 import json
 import random
 import time
+from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
-from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
 try:
     import requests
