@@ -24,7 +24,14 @@ SETTINGS = ("name", "read_only", "allowed_ips")
 
 
 class PlanError(Exception):
-    """The wanted state cannot be reached from what the API holds; the message says why and what to do."""
+    """The wanted state cannot be reached from what the API holds; the message says why and what to do.
+
+    ``changed`` is true when the API's state did (or may have) changed before the failure.
+    """
+
+    def __init__(self, message, changed=False):
+        super(PlanError, self).__init__(message)
+        self.changed = changed
 
 
 def normalize_api_key(resource):
@@ -244,35 +251,40 @@ def _create(client, attributes, keys):
     except LatitudeError as exc:
         if not exc.maybe_applied:
             raise
-        raise PlanError(_after_lost_create(client, attributes["name"], keys, exc))
+        message, created = _after_lost_create(client, attributes["name"], keys, exc)
+        raise PlanError(message, changed=created)
     token = token_of(doc)
     if not token or not isinstance(doc.get("data"), dict):
         raise PlanError(
             "POST %s answered without the new key's token: the key %r was created but its token "
             "cannot be shown. Run the task again with state=regenerated to get a new token."
-            % (PATH, attributes["name"])
+            % (PATH, attributes["name"]),
+            changed=True,
         )
     return normalize_api_key(doc["data"]), token
 
 
 def _after_lost_create(client, name, keys, exc):
-    """Look once more after a create whose answer was lost, and say exactly where things stand."""
+    """Look once more after a create whose answer was lost; return ``(message, maybe_created)``."""
     known = set(key["id"] for key in keys)
     try:
         fresh = [key for key in list_api_keys(client) if key["name"] == name and key["id"] not in known]
     except (LatitudeError, PlanError) as again:
-        return (
+        message = (
             "%s. Checking whether the key %r was created failed too (%s): list the keys "
             "(latitudesh.cloud.api_key_info) before running this task again, so that no duplicate "
             "is made." % (exc, name, again)
         )
+        return message, True
     if fresh:
-        return (
+        message = (
             "%s. The key %r was created (id %s) but its token was not received and cannot be "
             "read again. Run the task again with state=regenerated (and id=%s) to obtain a token; "
             "no second key was created." % (exc, name, fresh[0]["id"], fresh[0]["id"])
         )
-    return "%s. No key named %r exists now, so nothing was created; it is safe to run the task again." % (exc, name)
+        return message, True
+    message = "%s. No key named %r exists now, so nothing was created; it is safe to run the task again." % (exc, name)
+    return message, False
 
 
 def _rotate(client, key, attributes):
@@ -284,12 +296,14 @@ def _rotate(client, key, attributes):
         raise PlanError(
             "%s. The key %s (%s) may have been rotated: its old token may already be invalid and the "
             "new one was not received. Run the task again with state=regenerated to obtain a working "
-            "token." % (exc, key["id"], key["name"])
+            "token." % (exc, key["id"], key["name"]),
+            changed=True,
         )
     token = token_of(doc)
     if not token:
         raise PlanError(
             "PUT %s answered without a token: the key %s may have been rotated and its new token "
-            "cannot be shown. Run the task again with state=regenerated." % (item_path(key["id"]), key["id"])
+            "cannot be shown. Run the task again with state=regenerated." % (item_path(key["id"]), key["id"]),
+            changed=True,
         )
     return normalize_api_key(doc["data"]), token

@@ -221,7 +221,7 @@ def main():
         if plan.changed and not module.check_mode:
             api_key, token = apply_plan(client, plan, keys)
     except (LatitudeError, PlanError) as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=str(exc), changed=getattr(exc, "changed", False))
 
     result = dict(changed=plan.changed, api_key=api_key or {})
     if module._diff:
