@@ -1,0 +1,1014 @@
+"""Test orchestrator for the latitudesh.cloud collection (``make test``).
+
+Stdlib only: it runs on the machine's python3 (3.8 or newer) before any venv exists.
+
+For every controller in CONTROLLERS it finds the interpreter, builds (or reuses)
+``.venvs/ac-<core minor>-py<python>``, and runs STEPS_PER_CONTROLLER in a fresh copy of
+the collection at ``.tmp/collections/ansible_collections/<namespace>/<name>``.
+STEPS_ONCE run a single time (module-side compile/import sanity on every Python in
+MODULE_PYTHONS, changelog/ansible-lint/docs lint and the galaxy build in ``.venvs/tools``).
+
+Each step writes ``tests/output/ci-logs/<group>-<step>.log`` in the repository and
+one PASS/FAIL/SKIPPED line to the console.  The last line printed is always
+``N passed, N failed, N skipped`` where N counts steps plus individual pytest tests.
+
+Adding a step: write ``def step_xxx(ci, ctl)`` (per controller) or ``def step_xxx(ci)``
+(once), decorate it with ``@step('xxx')`` and add ``'xxx'`` to STEPS_PER_CONTROLLER or
+STEPS_ONCE.  Use ``ci.run_step(...)`` to run a command with logging and timing, and
+return ``ci.skip(...)`` when the step does not apply.
+
+Environment:
+  LATITUDESH_CI_PYTHONS   comma list restricting interpreter discovery, e.g. ``3.11,3.12``;
+                          an item may name a path: ``3.12=/opt/py312/bin/python3.12``.
+  LATITUDESH_CI_TIMEOUT   per-step timeout in seconds (default 1200).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+# ---------------------------------------------------------------------------
+# Configuration: the only places that need editing for a new pin or step.
+# ---------------------------------------------------------------------------
+
+Controller = collections.namedtuple('Controller', 'core python')
+
+#: (ansible-core pin, controller Python).  Newest last.
+CONTROLLERS = (
+    Controller('2.19.14', '3.11'),
+    Controller('2.20.10', '3.12'),
+    Controller('2.21.5', '3.13'),
+)
+
+#: Module-side (target) Pythons checked with ``ansible-test sanity --test compile/import``.
+MODULE_PYTHONS = ('3.8', '3.9', '3.10', '3.11', '3.12', '3.13')
+
+#: ansible-core minor whose ansible-test checks the module-side Pythons (2.19 supports 3.8-3.13).
+MODULE_SANITY_CORE = '2.19'
+
+#: Python for ``.venvs/tools`` (ansible-lint, antsibull-*), with the matching CONTROLLERS pin.
+TOOLS_PYTHON = '3.11'
+
+STEPS_PER_CONTROLLER = ('sanity', 'units', 'integration', 'functional')
+STEPS_ONCE = ('module-compile', 'module-import', 'changelog-lint', 'ansible-lint', 'docs-lint', 'build')
+
+#: Extra variables for tests/integration/integration_config.yml in the copy (ansible-test passes
+#: its keys to every integration target).  Edit this dict, or integration_vars() for values that
+#: depend on the run, e.g. the URL of a server started by a step.
+INTEGRATION_VARS = {}
+
+CONTROLLER_REQUIREMENTS = 'tests/ci/requirements-controller.txt'
+TOOLS_REQUIREMENTS = 'tests/ci/requirements-tools.txt'
+#: Optional files installed into the controller venvs when they exist.
+OPTIONAL_REQUIREMENTS = ('tests/unit/requirements.txt', 'tests/functional/requirements.txt')
+GET_PIP_STANDIN = 'tests/ci/get_pip_standin.py'
+
+DEFAULT_TIMEOUT = 1200
+TAIL_LINES = 60
+VENV_SCHEMA = '1'  # bump to force every venv to be rebuilt
+
+# ---------------------------------------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LOG_DIR = os.path.join(ROOT, 'tests', 'output', 'ci-logs')
+VENVS_DIR = os.path.join(ROOT, '.venvs')
+TMP_DIR = os.path.join(ROOT, '.tmp')
+COLLECTIONS_DIR = os.path.join(TMP_DIR, 'collections')
+PYBIN_DIR = os.path.join(TMP_DIR, 'pybin')
+
+PIP_LOCATION_NOISE = re.compile(rb"^\s*WARNING: Location '[^']*' is ignored: it is neither a file nor a directory\.\s*$")
+PIP_CHATTER = re.compile(
+    r'^\s*(Looking in (indexes|links):|Collecting |Downloading |Processing |Using cached |Installing collected|'
+    r'Attempting uninstall|Found existing installation|Uninstalling |Successfully (uninstalled|installed) |'
+    r'Requirement already satisfied|\S*━|$)')
+PYTEST_SUMMARY = re.compile(
+    r'^=*\s*((?:\d+ (?:passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?|rerun)(?:, )?)+)'
+    r' in [0-9.]+s(?: \([^)]*\))?\s*=*\s*$')
+COPY_EXCLUDE_DIRS = ('.git', '.tmp', '.ansible', '__pycache__', '.pytest_cache', '.mypy_cache', 'dist')
+COPY_EXCLUDE_PATHS = ('tests/output', 'collections')
+
+_STEPS = {}
+
+
+def step(name):
+    """Register a step function under the given name."""
+    def decorator(func):
+        _STEPS[name] = func
+        return func
+    return decorator
+
+
+def say(line=''):
+    """Print one line to the console right away."""
+    sys.stdout.write(line + '\n')
+    sys.stdout.flush()
+
+
+def fmt_seconds(seconds):
+    """Format a duration for the console."""
+    if seconds >= 60:
+        return '%dm%02ds' % (seconds // 60, seconds % 60)
+    return '%.1fs' % seconds
+
+
+def rel(path):
+    """Return path relative to the repository root when it is inside it."""
+    try:
+        relpath = os.path.relpath(path, ROOT)
+    except ValueError:
+        return path
+    return path if relpath.startswith('..') else relpath
+
+
+def galaxy_name():
+    """Read namespace and name from galaxy.yml without a YAML parser."""
+    values = {'namespace': 'latitudesh', 'name': 'cloud'}
+    try:
+        with open(os.path.join(ROOT, 'galaxy.yml')) as galaxy:
+            for line in galaxy:
+                match = re.match(r'^(namespace|name):\s*["\']?([A-Za-z0-9_]+)', line)
+                if match:
+                    values[match.group(1)] = match.group(2)
+    except OSError:
+        pass
+    return values['namespace'], values['name']
+
+
+def minor(version):
+    """'2.19.14' -> '2.19'."""
+    return '.'.join(version.split('.')[:2])
+
+
+def version_key(version):
+    """Sort key for dotted versions."""
+    return tuple(int(part) if part.isdigit() else 0 for part in version.split('.'))
+
+
+# ---------------------------------------------------------------------------
+# Interpreter discovery (also used by tests/ci/pick_python.py)
+# ---------------------------------------------------------------------------
+
+Interpreter = collections.namedtuple('Interpreter', 'version path full_version')
+
+_PROBE = (
+    'import sys\n'
+    'ok = 1\n'
+    'try:\n'
+    '    import venv, ensurepip\n'
+    'except Exception:\n'
+    '    ok = 0\n'
+    'print(sys.executable)\n'
+    'print("%d.%d.%d" % sys.version_info[:3])\n'
+    'print(ok)\n'
+)
+
+
+def _clean_probe_env(extra=None):
+    env = dict(os.environ)
+    for key in ('PYTHONPATH', 'PYTHONHOME', 'PYENV_VERSION', 'VIRTUAL_ENV'):
+        env.pop(key, None)
+    env.update(extra or {})
+    return env
+
+
+def _probe(argv, version, env=None):
+    """Run an interpreter candidate; return an Interpreter or a reason string."""
+    try:
+        proc = subprocess.run(argv + ['-c', _PROBE], env=_clean_probe_env(env), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as ex:
+        return 'cannot run %s: %s' % (argv[0], ex)
+    lines = proc.stdout.decode('utf-8', 'replace').split()
+    if proc.returncode or len(lines) < 3:
+        return 'not found'
+    path, full_version, has_venv = lines[0], lines[1], lines[2]
+    if minor(full_version) != version:
+        return '%s is Python %s' % (argv[0], full_version)
+    if has_venv != '1':
+        return 'Python %s at %s has no venv/ensurepip module' % (full_version, path)
+    return Interpreter(version, path, full_version)
+
+
+def _pyenv_command():
+    found = shutil.which('pyenv')
+    if found:
+        return found
+    roots = [os.environ.get('PYENV_ROOT', ''), os.path.expanduser('~/.pyenv')]
+    for root in roots:
+        candidate = os.path.join(root, 'bin', 'pyenv') if root else ''
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+_PYENV_VERSIONS = []
+
+
+def pyenv_versions():
+    """Installed pyenv versions (plain CPython X.Y.Z only), or [] without pyenv."""
+    if _PYENV_VERSIONS:
+        return _PYENV_VERSIONS[0]
+    versions = []
+    pyenv = _pyenv_command()
+    if pyenv:
+        try:
+            proc = subprocess.run([pyenv, 'versions', '--bare'], env=_clean_probe_env(), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60, check=False)
+            versions = [line.strip() for line in proc.stdout.decode('utf-8', 'replace').splitlines()
+                        if re.match(r'^\d+\.\d+\.\d+$', line.strip())]
+        except (OSError, subprocess.SubprocessError):
+            versions = []
+    _PYENV_VERSIONS.append(versions)
+    return versions
+
+
+def _python_overrides():
+    """Parse LATITUDESH_CI_PYTHONS; None means 'no restriction'."""
+    raw = os.environ.get('LATITUDESH_CI_PYTHONS')
+    if raw is None:
+        return None
+    overrides = {}
+    for item in raw.split(','):
+        item = item.strip()
+        if not item:
+            continue
+        version, _sep, path = item.partition('=')
+        overrides[version.strip()] = path.strip() or None
+    return overrides
+
+
+_FOUND = {}
+
+
+def find_python(version):
+    """Find Python X.Y: ``pythonX.Y`` on PATH, else pyenv.  Returns (Interpreter or None, reason)."""
+    if version in _FOUND:
+        return _FOUND[version]
+    result = (None, 'interpreter not found')
+    overrides = _python_overrides()
+    if overrides is not None and version not in overrides:
+        result = (None, 'interpreter not found (not in LATITUDESH_CI_PYTHONS)')
+    elif overrides is not None and overrides[version]:
+        found = _probe([overrides[version]], version)
+        result = (found, '') if isinstance(found, Interpreter) else (None, 'interpreter not found (%s)' % found)
+    else:
+        reasons = []
+        exe = shutil.which('python' + version)
+        if exe:
+            found = _probe([exe], version)
+            if isinstance(found, Interpreter):
+                result = (found, '')
+            elif found != 'not found':
+                reasons.append(found)
+        if result[0] is None:
+            pyenv = _pyenv_command()
+            candidates = sorted((v for v in pyenv_versions() if minor(v) == version), key=version_key, reverse=True)
+            for candidate in candidates:
+                found = _probe([pyenv, 'exec', 'python' + version], version, env={'PYENV_VERSION': candidate})
+                if isinstance(found, Interpreter):
+                    result = (found, '')
+                    break
+                if found != 'not found':
+                    reasons.append(found)
+        if result[0] is None and reasons:
+            result = (None, 'interpreter not found (%s)' % '; '.join(reasons))
+    _FOUND[version] = result
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Results and pytest counts
+# ---------------------------------------------------------------------------
+
+class Result:
+    """Outcome of one step."""
+
+    def __init__(self, group, name, status, seconds=0.0, log=None, reason='', tests=None):
+        self.group = group
+        self.name = name
+        self.status = status  # PASS, FAIL or SKIPPED
+        self.seconds = seconds
+        self.log = log
+        self.reason = reason
+        self.tests = tests  # pytest counts {'passed': n, 'failed': n, 'skipped': n} or None
+
+    def counts(self):
+        """(passed, failed, skipped) contributed to the final line."""
+        if self.status == 'SKIPPED':
+            return 0, 0, 1
+        if self.tests is not None:
+            passed, failed, skipped = self.tests['passed'], self.tests['failed'], self.tests['skipped']
+            if self.status == 'FAIL' and not failed:
+                failed += 1  # the step failed for a reason outside the counted tests
+            return passed, failed, skipped
+        return (1, 0, 0) if self.status == 'PASS' else (0, 1, 0)
+
+
+def pytest_counts(log_path):
+    """Sum every pytest summary line in a log; None when there is none."""
+    totals = {'passed': 0, 'failed': 0, 'skipped': 0}
+    seen = False
+    try:
+        with open(log_path, 'rb') as log:
+            lines = log.read().decode('utf-8', 'replace').splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        match = PYTEST_SUMMARY.match(line.strip())
+        if not match:
+            continue
+        seen = True
+        for part in match.group(1).split(', '):
+            number, _sep, word = part.partition(' ')
+            count = int(number)
+            if word in ('passed', 'xpassed'):
+                totals['passed'] += count
+            elif word in ('failed', 'error', 'errors'):
+                totals['failed'] += count
+            elif word in ('skipped', 'xfailed'):
+                totals['skipped'] += count
+    return totals if seen else None
+
+
+# ---------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------
+
+class ControllerRun:
+    """A controller whose interpreter was found, with its venv once it is ready."""
+
+    def __init__(self, spec, interpreter):
+        self.spec = spec
+        self.interpreter = interpreter
+        self.python = spec.python
+        self.core = spec.core
+        self.label = 'ac-%s-py%s' % (minor(spec.core), spec.python)
+        self.venv = os.path.join(VENVS_DIR, self.label)
+        self.venv_error = None  # Result when the venv could not be built
+
+    @property
+    def bin(self):
+        """The venv's bin directory."""
+        return os.path.join(self.venv, 'bin')
+
+    def title(self):
+        """Human readable name for summaries."""
+        return 'ansible-core %s / Python %s' % (self.core, self.interpreter.full_version)
+
+
+class CI:
+    """State shared by all steps of one matrix run."""
+
+    def __init__(self, options):
+        self.options = options
+        self.results = []
+        self.namespace, self.name = galaxy_name()
+        self.copy = os.path.join(COLLECTIONS_DIR, 'ansible_collections', self.namespace, self.name)
+        self.timeout = int(os.environ.get('LATITUDESH_CI_TIMEOUT', DEFAULT_TIMEOUT))
+        self.dist_dir = os.path.abspath(options.dist_dir) if options.dist_dir else os.path.join(TMP_DIR, 'dist')
+        self._venvs = {}
+        self._standins = set()
+        self.module_controller = None  # ControllerRun used for the module-side sanity steps
+        self.tools_bin = os.path.join(VENVS_DIR, 'tools', 'bin')
+        self.tools_error = None
+
+    # -- environment -------------------------------------------------------
+
+    def env(self, venv_bin=None, extra=None):
+        """Environment for a step: clean Python variables, venv bin first on PATH, no colour."""
+        env = dict(os.environ)
+        for key in ('PYTHONPATH', 'PYTHONHOME', 'PYENV_VERSION', 'VIRTUAL_ENV', 'ANSIBLE_COLLECTIONS_PATH',
+                    'ANSIBLE_COLLECTIONS_PATHS', 'ANSIBLE_CONFIG', 'PIP_REQUIRE_VIRTUALENV', 'PYTEST_ADDOPTS'):
+            env.pop(key, None)
+        path = [PYBIN_DIR, env.get('PATH', os.defpath)]
+        if venv_bin:
+            path.insert(0, venv_bin)
+            env['VIRTUAL_ENV'] = os.path.dirname(venv_bin)
+        env.update({
+            'PATH': os.pathsep.join(path),
+            'PIP_DISABLE_PIP_VERSION_CHECK': '1',
+            'PIP_NO_INPUT': '1',
+            'PYTHONUNBUFFERED': '1',
+            'ANSIBLE_NOCOLOR': '1',
+            'ANSIBLE_FORCE_COLOR': '0',
+            'PY_COLORS': '0',
+            'NO_COLOR': '1',
+            'TERM': 'dumb',
+        })
+        env.update(extra or {})
+        return env
+
+    def link_interpreters(self):
+        """Make .tmp/pybin/pythonX.Y point at each found interpreter (pyenv shims may not work)."""
+        os.makedirs(PYBIN_DIR, exist_ok=True)
+        for name in os.listdir(PYBIN_DIR):
+            os.unlink(os.path.join(PYBIN_DIR, name))
+        for version in sorted(set(MODULE_PYTHONS) | set(c.python for c in CONTROLLERS), key=version_key):
+            interpreter, _reason = find_python(version)
+            if interpreter:
+                os.symlink(interpreter.path, os.path.join(PYBIN_DIR, 'python' + version))
+
+    # -- running commands --------------------------------------------------
+
+    def log_path(self, group, name):
+        """tests/output/ci-logs/<group>-<name>.log in the repository."""
+        return os.path.join(LOG_DIR, '%s-%s.log' % (group, name))
+
+    def execute(self, argv, log_path, cwd=None, env=None, append=False, timeout=None):
+        """Run argv with output (minus pip's location noise) sent to log_path; return the exit code."""
+        timeout = timeout or self.timeout
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        with open(log_path, 'ab' if append else 'wb') as log:
+            log.write(('$ cd %s && %s\n' % (shlex.quote(cwd or ROOT), ' '.join(shlex.quote(a) for a in argv))).encode())
+            log.flush()
+            try:
+                proc = subprocess.Popen(argv, cwd=cwd or ROOT, env=env or self.env(), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as ex:
+                log.write(('cannot start %s: %s\n' % (argv[0], ex)).encode())
+                return 127
+            pump = threading.Thread(target=_pump, args=(proc.stdout, log))
+            pump.daemon = True
+            pump.start()
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    _kill_group(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                rc = 124
+                log.write(('\nTIMEOUT: killed after %ds\n' % timeout).encode())
+            except KeyboardInterrupt:
+                _kill_group(proc.pid, signal.SIGKILL)
+                raise
+            # Stop whatever the command left running in its own process group.
+            _kill_group(proc.pid, signal.SIGTERM)
+            pump.join(timeout=15)
+            log.write(('\n[exit code %d]\n' % rc).encode())
+            return rc
+
+    def run_step(self, group, name, argv, cwd=None, env=None, pytest=False, ok_codes=(0,)):
+        """Run one command as a step, print its line and return its Result."""
+        log_path = self.log_path(group, name)
+        started = time.time()
+        if self.options.verbose:
+            say('  ... %s %s: %s' % (group, name, ' '.join(shlex.quote(a) for a in argv)))
+        rc = self.execute(argv, log_path, cwd=cwd, env=env)
+        tests = pytest_counts(log_path) if pytest else None
+        status = 'PASS' if rc in ok_codes else 'FAIL'
+        reason = '' if status == 'PASS' else 'exit code %d' % rc
+        if pytest and rc == 5:
+            reason = 'exit code 5: pytest collected no tests'
+        return self.record(Result(group, name, status, time.time() - started, log_path, reason, tests))
+
+    def skip(self, group, name, reason):
+        """Record a SKIPPED step."""
+        return self.record(Result(group, name, 'SKIPPED', reason=reason))
+
+    def record(self, result):
+        """Remember a result and print its console line."""
+        self.results.append(result)
+        line = '%-7s %-16s %-18s' % (result.status, result.group, result.name)
+        if result.status == 'SKIPPED':
+            say('%s %s' % (line, result.reason))
+            return result
+        extra = []
+        if result.tests is not None:
+            extra.append('%(passed)d passed, %(failed)d failed, %(skipped)d skipped' % result.tests)
+        if result.reason:
+            extra.append(result.reason)
+        say('%s %8s%s' % (line, fmt_seconds(result.seconds), ('  (%s)' % '; '.join(extra)) if extra else ''))
+        if result.status == 'FAIL' and result.log:
+            say('        log: %s (last %d lines, pip install chatter left out)' % (rel(result.log), TAIL_LINES))
+            for tail_line in tail(result.log, TAIL_LINES):
+                say('        | ' + tail_line)
+        return result
+
+    # -- venvs -------------------------------------------------------------
+
+    def ensure_venv(self, label, venv, interpreter, packages, requirement_files):
+        """Create or reuse a venv; returns None on success or a FAIL Result."""
+        if venv in self._venvs:
+            return self._venvs[venv]
+        files = [f for f in requirement_files if os.path.isfile(os.path.join(ROOT, f))]
+        digest = hashlib.sha256()
+        digest.update(json.dumps([VENV_SCHEMA, interpreter.path, interpreter.full_version, list(packages), files]).encode())
+        for name in files:
+            with open(os.path.join(ROOT, name), 'rb') as handle:
+                digest.update(handle.read())
+        stamp_path = os.path.join(venv, '.ci-stamp')
+        wanted = digest.hexdigest()
+        venv_python = os.path.join(venv, 'bin', 'python')
+        try:
+            with open(stamp_path) as stamp:
+                current = stamp.read().strip()
+        except OSError:
+            current = None
+        if current == wanted and os.path.exists(venv_python):
+            say('%-7s %-16s %-18s %8s  (reused %s)' % ('READY', label, 'venv', '0.0s', rel(venv)))
+            self._venvs[venv] = None
+            return None
+
+        started = time.time()
+        log_path = self.log_path(label, 'venv')
+        shutil.rmtree(venv, ignore_errors=True)
+        os.makedirs(os.path.dirname(venv), exist_ok=True)
+        env = self.env()
+        rc = self.execute([interpreter.path, '-m', 'venv', venv], log_path, env=env)
+        if not rc:
+            argv = [venv_python, '-m', 'pip', 'install', '--disable-pip-version-check'] + list(packages)
+            for name in files:
+                argv += ['-r', os.path.join(ROOT, name)]
+            rc = self.execute(argv, log_path, env=self.env(os.path.join(venv, 'bin')), append=True)
+        if rc:
+            shutil.rmtree(venv, ignore_errors=True)
+            result = self.record(Result(label, 'venv', 'FAIL', time.time() - started, log_path, 'exit code %d' % rc))
+        else:
+            with open(stamp_path, 'w') as stamp:
+                stamp.write(wanted + '\n')
+            say('%-7s %-16s %-18s %8s  (created %s)' % ('READY', label, 'venv', fmt_seconds(time.time() - started), rel(venv)))
+            result = None
+        self._venvs[venv] = result
+        return result
+
+    def controller_venv(self, ctl):
+        """Build the controller venv; returns True when it is usable."""
+        if ctl.venv_error is None:
+            packages = ['ansible-core==%s' % ctl.core]
+            files = [CONTROLLER_REQUIREMENTS] + list(OPTIONAL_REQUIREMENTS)
+            ctl.venv_error = self.ensure_venv(ctl.label, ctl.venv, ctl.interpreter, packages, files) or False
+            if not ctl.venv_error:
+                self.install_get_pip_standin(ctl.venv)
+        return ctl.venv_error is False
+
+    def install_get_pip_standin(self, venv):
+        """Copy the get-pip stand-in to ~/.ansible/test/cache for each pip version this ansible-test pins."""
+        versions = set()
+        pattern = os.path.join(venv, 'lib', 'python*', 'site-packages', 'ansible_test', '_internal', 'python_requirements.py')
+        for path in _glob(pattern):
+            with open(path) as handle:
+                source = handle.read()
+            body = source.split('def get_venv_packages', 1)[-1].split('\ndef ', 1)[0]
+            versions.update(re.findall(r'''pip['"]?\s*[=:]\s*['"](\d+(?:\.\d+)*)['"]''', body))
+        with open(os.path.join(ROOT, GET_PIP_STANDIN), 'rb') as handle:
+            standin = handle.read()
+        cache = os.path.expanduser('~/.ansible/test/cache')
+        for version in sorted(versions - self._standins):
+            target = os.path.join(cache, 'get_pip_%s.py' % version.replace('.', '_'))
+            os.makedirs(cache, exist_ok=True)
+            try:
+                with open(target, 'rb') as handle:
+                    if handle.read() == standin:
+                        continue
+            except OSError:
+                pass
+            with open(target, 'wb') as handle:
+                handle.write(standin)
+        self._standins |= versions
+
+    # -- the collection copy -----------------------------------------------
+
+    def make_copy(self):
+        """Fresh copy of the collection into .tmp/collections/ansible_collections/<ns>/<name>."""
+        started = time.time()
+        shutil.rmtree(COLLECTIONS_DIR, ignore_errors=True)
+        os.makedirs(self.copy)
+        files = _git_files() if os.path.isdir(os.path.join(ROOT, '.git')) and shutil.which('git') else None
+        source = 'git ls-files'
+        if files is None:
+            files = _walk_files()
+            source = 'directory walk'
+        count = 0
+        for name in files:
+            src = os.path.join(ROOT, name)
+            dst = os.path.join(self.copy, name)
+            if not os.path.lexists(src) or os.path.isdir(src) and not os.path.islink(src):
+                continue
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if os.path.islink(src):
+                os.symlink(os.readlink(src), dst)
+            else:
+                shutil.copy2(src, dst)
+            count += 1
+        self.init_copy_repo()
+        variables = integration_vars(self)
+        if variables and os.path.isdir(os.path.join(self.copy, 'tests', 'integration')):
+            with open(os.path.join(self.copy, 'tests', 'integration', 'integration_config.yml'), 'w') as config:
+                config.write('# written by tests/ci/matrix.py\n' + json.dumps(variables, indent=2, sort_keys=True) + '\n')
+        say('%-7s %-16s %-18s %8s  (%d files from %s into %s)' % (
+            'READY', 'copy', 'collection', fmt_seconds(time.time() - started), count, source, rel(self.copy)))
+
+    def init_copy_repo(self):
+        """Give the copy its own (empty) git repository.
+
+        ansible-test walks up from the collection root to the first directory holding ``.git``
+        and lists files with ``git ls-files --cached --others --exclude-standard`` there.  Without
+        a repository in the copy it would find the work tree's, where ``.tmp/`` is ignored, and
+        see no files at all.  The copied .gitignore keeps tests/output and friends out.
+        """
+        if not shutil.which('git'):
+            return
+        subprocess.run(['git', '-c', 'init.defaultBranch=main', 'init', '-q', self.copy], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=False)
+
+    def has_tests(self, relative, patterns=('test_*.py', '*_test.py')):
+        """True when the copy has files matching patterns under relative."""
+        base = os.path.join(self.copy, relative)
+        for _dirpath, _dirnames, filenames in os.walk(base):
+            for filename in filenames:
+                if any(_fnmatch(filename, pattern) for pattern in patterns):
+                    return True
+        return False
+
+
+def integration_vars(ci):  # pylint: disable=unused-argument
+    """Variables written to tests/integration/integration_config.yml in the copy ({} writes nothing)."""
+    return dict(INTEGRATION_VARS)
+
+
+def _fnmatch(name, pattern):
+    import fnmatch  # pylint: disable=import-outside-toplevel
+    return fnmatch.fnmatch(name, pattern)
+
+
+def _glob(pattern):
+    import glob  # pylint: disable=import-outside-toplevel
+    return sorted(glob.glob(pattern))
+
+
+def _pump(stream, log):
+    """Copy a process's output to the log, dropping pip's harmless location warnings."""
+    try:
+        for line in iter(stream.readline, b''):
+            if not PIP_LOCATION_NOISE.match(line):
+                log.write(line)
+                log.flush()
+    except (OSError, ValueError):
+        pass
+    finally:
+        stream.close()
+
+
+def _kill_group(pid, sig):
+    with contextlib.suppress(OSError):
+        os.killpg(pid, sig)
+
+
+def tail(path, count):
+    """Last count lines of a log, without pip's progress chatter (the log keeps everything)."""
+    try:
+        with open(path, 'rb') as handle:
+            lines = handle.read().decode('utf-8', 'replace').splitlines()
+    except OSError:
+        return []
+    return [line for line in lines if not PIP_CHATTER.match(line)][-count:]
+
+
+def _git_files():
+    try:
+        proc = subprocess.run(['git', '-C', ROOT, 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              timeout=120, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if proc.returncode:
+        return None
+    return sorted(set(name for name in proc.stdout.decode('utf-8', 'surrogateescape').split('\0') if name))
+
+
+def _walk_files():
+    files = []
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        reldir = os.path.relpath(dirpath, ROOT)
+        reldir = '' if reldir == '.' else reldir
+        keep = []
+        for dirname in dirnames:
+            relpath = os.path.join(reldir, dirname)
+            if dirname in COPY_EXCLUDE_DIRS or dirname.startswith('.venv') or relpath in COPY_EXCLUDE_PATHS:
+                continue
+            keep.append(dirname)
+        dirnames[:] = keep
+        files.extend(os.path.join(reldir, filename) for filename in filenames
+                     if not filename.endswith(('.pyc', '.tar.gz')))
+    return sorted(files)
+
+
+# ---------------------------------------------------------------------------
+# Steps per controller
+# ---------------------------------------------------------------------------
+
+def ansible_test(ci, ctl, name, args, group=None, python=None):
+    """Run ansible-test from the controller venv in the copy."""
+    argv = [os.path.join(ctl.bin, 'ansible-test')] + args + ['--local', '--python', python or ctl.python, '--color', 'no']
+    return ci.run_step(group or ctl.label, name, argv, cwd=ci.copy, env=ci.env(ctl.bin), pytest=(args[0] == 'units'))
+
+
+@step('sanity')
+def step_sanity(ci, ctl):
+    """ansible-test sanity (all tests) on the controller Python."""
+    return ansible_test(ci, ctl, 'sanity', ['sanity'])
+
+
+@step('units')
+def step_units(ci, ctl):
+    """ansible-test units --requirements."""
+    if not ci.has_tests('tests/unit'):
+        return ci.skip(ctl.label, 'units', 'no tests/unit/**/test_*.py yet')
+    return ansible_test(ci, ctl, 'units', ['units', '--requirements'])
+
+
+@step('integration')
+def step_integration(ci, ctl):
+    """ansible-test integration --local."""
+    targets = os.path.join(ci.copy, 'tests', 'integration', 'targets')
+    if not os.path.isdir(targets) or not os.listdir(targets):
+        return ci.skip(ctl.label, 'integration', 'no tests/integration/targets/* yet')
+    return ansible_test(ci, ctl, 'integration', ['integration'])
+
+
+@step('functional')
+def step_functional(ci, ctl):
+    """pytest tests/functional with the copy on ANSIBLE_COLLECTIONS_PATH (spawns the sandbox and ansible-playbook)."""
+    if not os.path.isdir(os.path.join(ci.copy, 'tests', 'functional')):
+        return ci.skip(ctl.label, 'functional', 'tests/functional does not exist yet')
+    argv = [os.path.join(ctl.bin, 'python'), '-m', 'pytest', 'tests/functional', '-q', '-p', 'no:cacheprovider', '--color=no']
+    env = ci.env(ctl.bin, {'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS_DIR})
+    return ci.run_step(ctl.label, 'functional', argv, cwd=ci.copy, env=env, pytest=True)
+
+
+# ---------------------------------------------------------------------------
+# Steps run once
+# ---------------------------------------------------------------------------
+
+def module_sanity(ci, test):
+    """ansible-test sanity --test <test> for every module-side Python, with the MODULE_SANITY_CORE venv."""
+    ctl = ci.module_controller
+    results = []
+    for version in MODULE_PYTHONS:
+        group = 'modules-py%s' % version
+        interpreter, reason = find_python(version)
+        if ctl is None:
+            results.append(ci.skip(group, test, 'no ansible-core %s controller venv' % MODULE_SANITY_CORE))
+        elif interpreter is None:
+            results.append(ci.skip(group, test, reason))
+        else:
+            results.append(ansible_test(ci, ctl, test, ['sanity', '--test', test], group=group, python=version))
+    return results
+
+
+@step('module-compile')
+def step_module_compile(ci):
+    """Python syntax of plugins on every module-side Python."""
+    return module_sanity(ci, 'compile')
+
+
+@step('module-import')
+def step_module_import(ci):
+    """Import sanity of plugins on every module-side Python."""
+    return module_sanity(ci, 'import')
+
+
+def tools_step(ci, name, argv, extra_env=None):
+    """Run a tooling command from .venvs/tools in the copy."""
+    if ci.tools_error:
+        return ci.skip('tools', name, ci.tools_error)
+    env = ci.env(ci.tools_bin, dict({'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS_DIR}, **(extra_env or {})))
+    return ci.run_step('tools', name, [os.path.join(ci.tools_bin, argv[0])] + argv[1:], cwd=ci.copy, env=env)
+
+
+@step('changelog-lint')
+def step_changelog_lint(ci):
+    """antsibull-changelog lint (fragments and changelog.yaml)."""
+    return tools_step(ci, 'changelog-lint', ['antsibull-changelog', 'lint'])
+
+
+@step('ansible-lint')
+def step_ansible_lint(ci):
+    """ansible-lint with the production profile, offline."""
+    return tools_step(ci, 'ansible-lint', ['ansible-lint', '--profile', 'production', '--offline', '--nocolor',
+                                           '--project-dir', ci.copy])
+
+
+@step('docs-lint')
+def step_docs_lint(ci):
+    """antsibull-docs lint-collection-docs --plugin-docs."""
+    return tools_step(ci, 'docs-lint', ['antsibull-docs', 'lint-collection-docs', '--plugin-docs', '.'])
+
+
+@step('build')
+def step_build(ci):
+    """ansible-galaxy collection build of the copy."""
+    if ci.dist_dir.startswith(TMP_DIR + os.sep):
+        shutil.rmtree(ci.dist_dir, ignore_errors=True)
+    os.makedirs(ci.dist_dir, exist_ok=True)
+    return tools_step(ci, 'build', ['ansible-galaxy', 'collection', 'build', '--force', '--output-path', ci.dist_dir])
+
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+
+def parse_args(argv):
+    """Command line."""
+    parser = argparse.ArgumentParser(description='Run the latitudesh.cloud test matrix.', epilog=(
+        'controller steps: %s; once: %s' % (', '.join(STEPS_PER_CONTROLLER), ', '.join(STEPS_ONCE))))
+    parser.add_argument('--only', action='append', default=[], metavar='CTL',
+                        help='controllers to run, by ansible-core version (2.21, 2.21.5) or Python (py3.13); repeatable or comma separated')
+    parser.add_argument('--newest', action='store_true', help='only the newest controller whose interpreter exists')
+    parser.add_argument('--steps', action='append', default=[], metavar='STEP',
+                        help='only these steps (comma separated, repeatable)')
+    parser.add_argument('--quick', action='store_true',
+                        help='developer loop: newest controller, controller steps only (same as --newest --steps %s)'
+                        % ','.join(STEPS_PER_CONTROLLER))
+    parser.add_argument('--dist-dir', help='where the build step writes the tarball (default .tmp/dist)')
+    parser.add_argument('--list', action='store_true', help='show interpreters and planned steps, run nothing')
+    parser.add_argument('-v', '--verbose', action='store_true', help='echo each command before running it')
+    options = parser.parse_args(argv)
+    options.only = [item.strip() for value in options.only for item in value.split(',') if item.strip()]
+    options.steps = [item.strip() for value in options.steps for item in value.split(',') if item.strip()]
+    if options.quick:
+        options.newest = True
+        options.steps = options.steps or list(STEPS_PER_CONTROLLER)
+    unknown = [name for name in options.steps if name not in STEPS_PER_CONTROLLER + STEPS_ONCE]
+    if unknown:
+        parser.error('unknown step(s) %s; known: %s' % (', '.join(unknown), ', '.join(STEPS_PER_CONTROLLER + STEPS_ONCE)))
+    return options
+
+
+def selected(spec, only):
+    """Does --only select this controller?"""
+    if not only:
+        return True
+    names = {minor(spec.core), spec.core, 'py' + spec.python, spec.python}
+    return any(item in names for item in only)
+
+
+@contextlib.contextmanager
+def run_lock():
+    """Serialize matrix runs in one work tree (they share .tmp and .venvs)."""
+    os.makedirs(TMP_DIR, exist_ok=True)
+    with open(os.path.join(TMP_DIR, '.matrix.lock'), 'w') as lock:
+        try:
+            import fcntl  # pylint: disable=import-outside-toplevel
+        except ImportError:
+            yield
+            return
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            say('waiting for another tests/ci/matrix.py run in this tree to finish ...')
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def main(argv=None):
+    """Entry point; returns the exit code."""
+    options = parse_args(sys.argv[1:] if argv is None else argv)
+    started = time.time()
+    ci = CI(options)
+    steps_ctl = [name for name in STEPS_PER_CONTROLLER if not options.steps or name in options.steps]
+    steps_once = [name for name in STEPS_ONCE if not options.steps or name in options.steps]
+
+    say('latitudesh.cloud test matrix: %s' % ROOT)
+    say('python3 %s; controller steps: %s; once: %s' % (
+        sys.version.split()[0], ', '.join(steps_ctl) or '-', ', '.join(steps_once) or '-'))
+
+    controllers = []   # (spec, ControllerRun or None, reason)
+    for spec in CONTROLLERS:
+        if not selected(spec, options.only):
+            continue
+        interpreter, reason = find_python(spec.python)
+        controllers.append((spec, ControllerRun(spec, interpreter) if interpreter else None, reason))
+    if options.newest:
+        available = [item for item in controllers if item[1] is not None]
+        controllers = available[-1:] if available else controllers[-1:]
+    if not controllers and options.only and steps_ctl:
+        say('no controller matches --only %s' % ','.join(options.only))
+        return 2
+
+    for version in sorted(set(MODULE_PYTHONS) | set(c.python for c in CONTROLLERS), key=version_key):
+        interpreter, reason = find_python(version)
+        say('  Python %-5s %s' % (version, '%s (%s)' % (interpreter.path, interpreter.full_version) if interpreter else reason))
+    if options.list:
+        for spec, ctl, reason in controllers:
+            say('controller ansible-core %s / Python %s: %s' % (spec.core, spec.python, ctl.venv if ctl else reason))
+        return 0
+
+    with run_lock():
+        return run(ci, options, controllers, steps_ctl, steps_once, started)
+
+
+def run(ci, options, controllers, steps_ctl, steps_once, started):
+    """Run everything and print the summary; returns the exit code."""
+    ci.link_interpreters()
+    ci.make_copy()
+
+    group_titles = collections.OrderedDict()
+    for spec, ctl, reason in controllers:
+        if ctl is None:
+            say('SKIPPED ansible-core %s / Python %s: %s' % (minor(spec.core), spec.python, reason))
+            group_titles[spec.core] = ('ansible-core %s / Python %s' % (spec.core, spec.python), [], reason)
+            for name in steps_ctl:
+                ci.results.append(Result(spec.core, name, 'SKIPPED', reason=reason))
+            continue
+        group_titles[ctl.label] = (ctl.title(), steps_ctl, '')
+        if not steps_ctl:
+            continue
+        if not ci.controller_venv(ctl):
+            continue
+        for name in steps_ctl:
+            _STEPS[name](ci, ctl)
+
+    # Steps run once.
+    if any(name.startswith('module-') for name in steps_once):
+        spec = [c for c in CONTROLLERS if minor(c.core) == MODULE_SANITY_CORE][0]
+        interpreter, reason = find_python(spec.python)
+        if interpreter:
+            ctl = next((c for _s, c, _r in controllers if c and c.core == spec.core), None) or ControllerRun(spec, interpreter)
+            ci.module_controller = ctl if ci.controller_venv(ctl) else None
+    if any(not name.startswith('module-') for name in steps_once):
+        tools_spec = [c for c in CONTROLLERS if c.python == TOOLS_PYTHON][0]
+        interpreter, reason = find_python(tools_spec.python)
+        if interpreter is None:  # fall back to the newest controller Python that exists
+            for candidate in reversed(CONTROLLERS):
+                interpreter, _reason = find_python(candidate.python)
+                if interpreter:
+                    tools_spec = candidate
+                    break
+        if interpreter is None:
+            ci.tools_error = 'no Python for .venvs/tools (%s)' % reason
+        elif ci.ensure_venv('tools', os.path.join(VENVS_DIR, 'tools'), interpreter,
+                            ['ansible-core==%s' % tools_spec.core], [TOOLS_REQUIREMENTS]):
+            ci.tools_error = '.venvs/tools could not be built'
+    for name in steps_once:
+        _STEPS[name](ci)
+
+    return summary(ci, group_titles, steps_once, started)
+
+
+def summary(ci, group_titles, steps_once, started):
+    """Print one line per controller and group, the elapsed time and the final count line."""
+    say('')
+    say('== summary')
+    by_group = collections.OrderedDict()
+    for result in ci.results:
+        by_group.setdefault(result.group, []).append(result)
+
+    def describe(title, results, reason=''):
+        failed = [r.name for r in results if r.status == 'FAIL']
+        ran = [r.name for r in results if r.status == 'PASS']
+        skipped = [r.name for r in results if r.status == 'SKIPPED']
+        if failed:
+            text = 'FAIL (%s)' % ', '.join(failed)
+        elif ran:
+            text = 'PASS (%s)' % ', '.join(ran)
+        else:
+            text = 'SKIPPED (%s)' % (reason or 'nothing ran')
+        if skipped and ran + failed:
+            text += '; skipped: %s' % ', '.join(skipped)
+        say('%s: %s' % (title, text))
+
+    for key, (title, _steps, reason) in group_titles.items():
+        describe(title, by_group.pop(key, []), reason)
+    for key, results in by_group.items():
+        title = key
+        if key.startswith('modules-py'):
+            interpreter, _reason = find_python(key[len('modules-py'):])
+            title = 'module-side Python %s' % (interpreter.full_version if interpreter else key[len('modules-py'):])
+        elif key == 'tools':
+            title = 'tools (.venvs/tools)'
+        reason = next((r.reason for r in results if r.status == 'SKIPPED'), '')
+        describe(title, results, reason)
+
+    passed = failed = skipped = 0
+    for result in ci.results:
+        p, f, s = result.counts()
+        passed, failed, skipped = passed + p, failed + f, skipped + s
+    say('logs: %s' % rel(LOG_DIR))
+    say('total elapsed %s' % fmt_seconds(time.time() - started))
+    say('%d passed, %d failed, %d skipped' % (passed, failed, skipped))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        say('interrupted')
+        sys.exit(130)
