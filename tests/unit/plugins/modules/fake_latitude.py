@@ -1,0 +1,126 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) latitudesh.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""A scripted Latitude API for the module tests, and builders for its answers.
+
+The fake replaces ``requests.Session.request``; each test lists the exact HTTP exchange it
+expects. An unexpected or extra request fails the test at once, and a request that was
+expected but never made fails it at teardown (see conftest.py).
+"""
+
+import json
+
+import requests
+
+API_URL = "https://api.example.test"
+AUTH_TOKEN = "5ec2e7a11ce0b0b5ec2e7a11ce0b0b0e1f2a"
+NEW_TOKEN = "54ebfcfa2ad7f9fe0d4e081306554174d063"
+PATH = "/auth/api_keys"
+
+
+class AnsibleExitJson(Exception):
+    """exit_json was called; ``args[0]`` holds the result."""
+
+
+class AnsibleFailJson(Exception):
+    """fail_json was called; ``args[0]`` holds the result."""
+
+
+def http_response(status, body=None, text=None, headers=None):
+    resp = requests.Response()
+    resp.status_code = status
+    resp.encoding = "utf-8"
+    if text is not None:
+        resp._content = text.encode("utf-8")
+    elif body is not None:
+        resp._content = json.dumps(body).encode("utf-8")
+        resp.headers["Content-Type"] = "application/vnd.api+json; charset=utf-8"
+    else:
+        resp._content = b""
+    resp.headers.update(headers or {})
+    return resp
+
+
+def key_resource(key_id, name, read_only=False, allowed_ips=None, token_last_slice="aaaaa", token=None):
+    attributes = {
+        "name": name,
+        "api_version": "2023-06-01",
+        "token_last_slice": token_last_slice,
+        "read_only": read_only,
+        "allowed_ips": allowed_ips,
+        "last_used_at": None,
+        "user": {"id": "user_Wel4PnEAmauQYZz3Vz83CkyV2BW", "email": "ops@example.com"},
+        "created_at": "2026-01-14T15:56:29+00:00",
+        "updated_at": "2026-01-14T15:56:29+00:00",
+    }
+    if token is not None:
+        attributes["token"] = token
+    return {"id": key_id, "type": "api_keys", "attributes": attributes}
+
+
+def normalized(resource):
+    attributes = resource["attributes"]
+    return {
+        "id": resource["id"],
+        "name": attributes["name"],
+        "read_only": bool(attributes["read_only"]),
+        "allowed_ips": list(attributes["allowed_ips"] or []),
+        "token_last_slice": attributes["token_last_slice"],
+        "api_version": attributes["api_version"],
+        "last_used_at": attributes["last_used_at"],
+        "created_at": attributes["created_at"],
+        "updated_at": attributes["updated_at"],
+        "user": dict(attributes["user"]),
+    }
+
+
+def list_answer(*resources):
+    return http_response(200, {"data": list(resources), "meta": {}})
+
+
+def item_answer(resource, status=200):
+    return http_response(status, {"data": resource, "meta": {}})
+
+
+class FakeLatitudeAPI(object):
+    """A scripted exchange of (method, url, json body) -> answer (a Response or an exception to raise)."""
+
+    def __init__(self):
+        self.expected = []
+        self.calls = []
+        self.problems = []
+
+    def expect(self, method, path, body=None, answer=None):
+        self.expected.append((method, API_URL + path, body, answer))
+        return self
+
+    def __call__(self, session, method, url, **kwargs):
+        body = kwargs.get("json")
+        self.calls.append((method, url, body))
+        if not self.expected:
+            self._problem("unexpected extra request %s %s %r" % (method, url, body))
+        want_method, want_url, want_body, answer = self.expected.pop(0)
+        if (method, url, body) != (want_method, want_url, want_body):
+            self._problem("expected %s %s %r, got %s %s %r" % (want_method, want_url, want_body, method, url, body))
+        if session.headers.get("Authorization") != AUTH_TOKEN:
+            self._problem("request sent without the raw auth token")
+        if kwargs.get("timeout") is None:
+            self._problem("request sent without a timeout")
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def _problem(self, text):
+        self.problems.append(text)
+        raise AssertionError(text)
+
+    @property
+    def exchange(self):
+        return [(method, url[len(API_URL):]) for method, url, body in self.calls]
+
+    def verify(self):
+        assert self.problems == []
+        left = [(method, url[len(API_URL):]) for method, url, body, answer in self.expected]
+        assert left == [], "expected requests that were never sent: %r" % (left,)
