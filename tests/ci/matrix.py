@@ -254,7 +254,16 @@ _FOUND = {}
 
 
 def find_python(version):
-    """Find Python X.Y: ``pythonX.Y`` on PATH, else pyenv.  Returns (Interpreter or None, reason)."""
+    """Find Python X.Y: ``pythonX.Y`` on PATH, else pyenv.
+
+    Returns (Interpreter, '') or (None, 'interpreter not found'); find_python_detail() says why.
+    """
+    interpreter, _detail = find_python_detail(version)
+    return interpreter, '' if interpreter else 'interpreter not found'
+
+
+def find_python_detail(version):
+    """Like find_python(), with the detailed reason when the interpreter is missing."""
     if version in _FOUND:
         return _FOUND[version]
     result = (None, 'interpreter not found')
@@ -817,7 +826,12 @@ def step_build(ci):
     if ci.dist_dir.startswith(TMP_DIR + os.sep):
         shutil.rmtree(ci.dist_dir, ignore_errors=True)
     os.makedirs(ci.dist_dir, exist_ok=True)
-    return tools_step(ci, 'build', ['ansible-galaxy', 'collection', 'build', '--force', '--output-path', ci.dist_dir])
+    result = tools_step(ci, 'build', ['ansible-galaxy', 'collection', 'build', '--force', '--output-path', ci.dist_dir])
+    if result.status == 'PASS':
+        for name in sorted(os.listdir(ci.dist_dir)):
+            if name.startswith('%s-%s-' % (ci.namespace, ci.name)) and name.endswith('.tar.gz'):
+                say('        built %s' % rel(os.path.join(ci.dist_dir, name)))
+    return result
 
 
 # ---------------------------------------------------------------------------
@@ -891,7 +905,7 @@ def main(argv=None):
 
     controllers = []   # (spec, ControllerRun or None, reason)
     for spec in CONTROLLERS:
-        if not selected(spec, options.only):
+        if not steps_ctl or not selected(spec, options.only):
             continue
         interpreter, reason = find_python(spec.python)
         controllers.append((spec, ControllerRun(spec, interpreter) if interpreter else None, reason))
@@ -903,7 +917,7 @@ def main(argv=None):
         return 2
 
     for version in sorted(set(MODULE_PYTHONS) | set(c.python for c in CONTROLLERS), key=version_key):
-        interpreter, reason = find_python(version)
+        interpreter, reason = find_python_detail(version)
         say('  Python %-5s %s' % (version, '%s (%s)' % (interpreter.path, interpreter.full_version) if interpreter else reason))
     if options.list:
         for spec, ctl, reason in controllers:
