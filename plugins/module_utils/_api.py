@@ -14,6 +14,7 @@ import email.utils
 import ipaddress
 import json
 import random
+import ssl
 import time
 from urllib.parse import urlsplit
 
@@ -132,7 +133,7 @@ def error_detail(body_text, content_type=""):
     if not isinstance(errors, list) or not errors:
         if isinstance(doc, dict) and isinstance(doc.get("message"), str):
             return doc["message"]
-        return _snippet(body_text, content_type)
+        return "JSON body without errors[]: %s" % " ".join(body_text.split())[:120]
     parts = []
     for err in errors:
         if not isinstance(err, dict):
@@ -141,7 +142,7 @@ def error_detail(body_text, content_type=""):
         text = err.get("detail") or err.get("message") or err.get("title") or err.get("code") or ""
         pointer = (err.get("source") or {}).get("pointer") if isinstance(err.get("source"), dict) else None
         if pointer:
-            text = "%s (at %s)" % (text, pointer)
+            text = "%s (at %s)" % (text or "invalid value", pointer)
         if text:
             parts.append(str(text))
     return "; ".join(parts) or _snippet(body_text, content_type)
@@ -175,12 +176,17 @@ def advised_wait(response):
             if parsed:
                 return max(0.0, email.utils.mktime_tz(parsed) - time.time())
     try:
-        for err in response.json().get("errors") or []:
-            value = (err.get("meta") or {}).get("retry_after")
-            if value is not None:
+        errors = response.json().get("errors")
+    except (ValueError, AttributeError):
+        errors = None
+    for err in errors if isinstance(errors, list) else []:
+        meta = err.get("meta") if isinstance(err, dict) else None
+        value = meta.get("retry_after") if isinstance(meta, dict) else None
+        if value is not None:
+            try:
                 return max(0.0, float(value))
-    except (ValueError, AttributeError, TypeError):
-        pass
+            except (TypeError, ValueError):
+                continue
     return None
 
 
@@ -196,6 +202,8 @@ def _sent(exc):
         return False
     reason = exc.args[0] if exc.args else None
     reason = getattr(reason, "reason", reason)
+    if isinstance(exc, SSLError) and any(isinstance(arg, ssl.SSLCertVerificationError) for arg in getattr(reason, "args", ())):
+        return False  # the certificate was refused during the handshake: nothing was sent
     return not isinstance(reason, NewConnectionError)
 
 
@@ -243,7 +251,8 @@ class LatitudeClient(object):
         while True:
             try:
                 response = self.session.request(
-                    method, self.base_url + path, json=body, timeout=self.timeout,
+                    # verify per request: requests lets REQUESTS_CA_BUNDLE override the session's.
+                    method, self.base_url + path, json=body, timeout=self.timeout, verify=self.session.verify,
                 )
             except RequestException as exc:
                 sent = _sent(exc)
@@ -307,7 +316,8 @@ class LatitudeClient(object):
 
     def _http_error(self, method, path, response, maybe_applied):
         status = response.status_code
-        detail = self._redact(error_detail(response.text, response.headers.get("Content-Type", "")))
+        text = self._redact(response.text)
+        detail = error_detail(text, response.headers.get("Content-Type", ""))
         message = "Latitude API request %s %s failed with HTTP %s: %s" % (method, path, status, detail)
         if status == 401:
             message += (
@@ -324,7 +334,7 @@ class LatitudeClient(object):
             if maybe_applied:
                 message += "; the request may have been applied"
         return LatitudeError(
-            message, method, path, status, maybe_applied=maybe_applied, pointer=_first_pointer(response.text)
+            message, method, path, status, maybe_applied=maybe_applied, pointer=_first_pointer(text)
         )
 
     def _rate_limit_error(self, method, path, response, count, started, wait, maybe_applied):

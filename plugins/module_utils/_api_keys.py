@@ -17,7 +17,7 @@ from ansible_collections.latitudesh.cloud.plugins.module_utils._api import Latit
 
 PATH = "/auth/api_keys"
 # §3: ids look like tok_x1ZJrdx5qg4LV; §10.10 treats the prefix as opaque.
-ID_PATTERN = re.compile(r"^[A-Za-z]+_[A-Za-z0-9]+$")
+ID_PATTERN = re.compile(r"^[A-Za-z]+_[A-Za-z0-9]+\Z")
 NAME_MAX_LENGTH = 255
 STATES = ("present", "absent", "regenerated")
 SETTINGS = ("name", "read_only", "allowed_ips")
@@ -230,19 +230,27 @@ def apply_plan(client, plan, keys):
     says what happened and what to run next; POST and PUT are never sent twice.
     """
     key, token = plan.before, None
-    for action, attributes in plan.actions:
-        if action == "create":
-            key, token = _create(client, attributes, keys)
-        elif action == "update":
-            doc = client.patch(item_path(key["id"]), resource_body(attributes, key["id"]))
-            # An empty 200 still means applied: fall back to the predicted settings.
-            key = normalize_api_key(doc["data"]) if doc.get("data") else dict(key, **attributes)
-        elif action == "rotate":
-            key, token = _rotate(client, key, attributes)
-        elif action == "delete":
-            client.delete(item_path(key["id"]))
-            key = None
+    for done, (action, attributes) in enumerate(plan.actions):
+        try:
+            key, token = _apply_one(client, action, attributes, key, token, keys)
+        except (LatitudeError, PlanError) as exc:
+            # An earlier action was applied, or this one may have been: the task changed something.
+            exc.changed = bool(done or getattr(exc, "changed", False) or getattr(exc, "maybe_applied", False))
+            raise
     return key, token
+
+
+def _apply_one(client, action, attributes, key, token, keys):
+    if action == "create":
+        return _create(client, attributes, keys)
+    if action == "update":
+        doc = client.patch(item_path(key["id"]), resource_body(attributes, key["id"]))
+        # An empty 200 still means applied: fall back to the predicted settings.
+        return (normalize_api_key(doc["data"]) if doc.get("data") else dict(key, **attributes)), token
+    if action == "rotate":
+        return _rotate(client, key, attributes)
+    client.delete(item_path(key["id"]))
+    return None, token
 
 
 def _create(client, attributes, keys):
