@@ -133,7 +133,7 @@ def error_detail(body_text, content_type=""):
     if not isinstance(errors, list) or not errors:
         if isinstance(doc, dict) and isinstance(doc.get("message"), str):
             return doc["message"]
-        return "JSON body without errors[]: %s" % " ".join(body_text.split())[:120]
+        return _json_snippet(body_text)
     parts = []
     for err in errors:
         if not isinstance(err, dict):
@@ -145,7 +145,11 @@ def error_detail(body_text, content_type=""):
             text = "%s (at %s)" % (text or "invalid value", pointer)
         if text:
             parts.append(str(text))
-    return "; ".join(parts) or _snippet(body_text, content_type)
+    return "; ".join(parts) or _json_snippet(body_text)
+
+
+def _json_snippet(text):
+    return "JSON response body without a usable errors[] list: %s" % " ".join(text.split())[:120]
 
 
 def _snippet(text, content_type=""):
