@@ -452,9 +452,11 @@ class CI:
             pump = threading.Thread(target=_pump, args=(proc.stdout, log))
             pump.daemon = True
             pump.start()
+            timed_out = False
             try:
                 rc = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                timed_out = True
                 _kill_group(proc.pid, signal.SIGTERM)
                 try:
                     proc.wait(timeout=15)
@@ -462,13 +464,14 @@ class CI:
                     _kill_group(proc.pid, signal.SIGKILL)
                     proc.wait()
                 rc = 124
-                log.write(('\nTIMEOUT: killed after %ds\n' % timeout).encode())
             except KeyboardInterrupt:
                 _kill_group(proc.pid, signal.SIGKILL)
                 raise
             # Stop whatever the command left running in its own process group.
             _kill_group(proc.pid, signal.SIGTERM)
             pump.join(timeout=15)
+            if timed_out:
+                log.write(('\nTIMEOUT: killed after %ds (LATITUDESH_CI_TIMEOUT)\n' % timeout).encode())
             log.write(('\n[exit code %d]\n' % rc).encode())
             return rc
 
@@ -945,6 +948,8 @@ def run(ci, options, controllers, steps_ctl, steps_once, started):
         if not steps_ctl:
             continue
         if not ci.controller_venv(ctl):
+            for name in steps_ctl:
+                ci.results.append(Result(ctl.label, name, 'SKIPPED', reason='venv failed'))
             continue
         for name in steps_ctl:
             _STEPS[name](ci, ctl)
