@@ -61,10 +61,13 @@ def _key_errors(where, keys):
         if not isinstance(key, dict) or not isinstance(key.get("name"), str):
             errors.append("%s.name is required and must be a string." % at)
             continue
+        if "/" in key["name"] or key["name"] in (".", ".."):
+            errors.append("%s.name %r must not contain '/' (it names the token file <team>/<name>.token)." % (at, key["name"]))
         if key["name"] in names:
             errors.append("%s.name %r is declared twice in this team." % (at, key["name"]))
         names.add(key["name"])
-        if key.get("allowed_ips") is not None and not isinstance(key["allowed_ips"], list):
+        ips = key.get("allowed_ips")
+        if ips is not None and (not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips)):
             errors.append("%s.allowed_ips must be a list of IP addresses or CIDR networks." % at)
             continue
         errors.extend("%s: %s" % (at, message) for message in validate_spec(_declared(key)))

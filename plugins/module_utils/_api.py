@@ -14,6 +14,7 @@ import email.utils
 import ipaddress
 import json
 import random
+import re
 import ssl
 import time
 from urllib.parse import urlsplit
@@ -67,8 +68,10 @@ class LatitudeError(Exception):
     success body after a write was sent).
     """
 
-    def __init__(self, message, method=None, path=None, status=None, maybe_applied=False, pointer=None):
+    def __init__(self, message, method=None, path=None, status=None, maybe_applied=False, pointer=None,
+                 timed_out=False):
         super(LatitudeError, self).__init__(message)
+        self.timed_out = timed_out
         self.message = message
         self.method = method
         self.path = path
@@ -262,7 +265,9 @@ class LatitudeClient(object):
                 sent = _sent(exc)
                 failure = self._transport_error(method, path, exc, sent)
                 maybe_applied = maybe_applied or (sent and method != "GET")
-                if (not sent or method in RETRY_ON_SERVER_ERROR) and attempt < self.retries:
+                # A refused certificate stays refused: retrying it would only add backoff.
+                retry = (not sent or method in RETRY_ON_SERVER_ERROR) and not isinstance(exc, SSLError)
+                if retry and attempt < self.retries:
                     self._sleep(backoff(attempt))
                     attempt += 1
                     continue
@@ -369,7 +374,11 @@ class LatitudeClient(object):
         message = "Latitude API request %s %s failed: %s" % (method, path, what)
         if sent and method in ("POST", "PUT", "PATCH", "DELETE"):
             message += "; the request may have been applied"
-        return LatitudeError(message, method, path, None, maybe_applied=sent and method != "GET")
+        return LatitudeError(
+            message, method, path, None, maybe_applied=sent and method != "GET", timed_out=isinstance(exc, ReadTimeout)
+        )
 
     def _redact(self, text):
-        return (text or "").replace(self._token, "********") if self._token else text
+        text = (text or "").replace(self._token, "********")
+        # A cut or unreadable create/rotate answer may hold the new token: never quote it.
+        return re.sub(r'("token"\s*:\s*")[^"]*', r"\1********", text)

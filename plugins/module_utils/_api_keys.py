@@ -275,23 +275,31 @@ def _create(client, attributes, keys):
 def _after_lost_create(client, name, keys, exc):
     """Look once more after a create whose answer was lost; return ``(message, maybe_created)``."""
     known = set(key["id"] for key in keys)
+    failure = str(exc).rstrip(".")
     try:
         fresh = [key for key in list_api_keys(client) if key["name"] == name and key["id"] not in known]
     except (LatitudeError, PlanError) as again:
         message = (
             "%s. Checking whether the key %r was created failed too (%s): list the keys "
             "(latitudesh.cloud.api_key_info) before running this task again, so that no duplicate "
-            "is made." % (exc, name, again)
+            "is made." % (failure, name, again)
         )
         return message, True
     if fresh:
         message = (
             "%s. The key %r was created (id %s) but its token was not received and cannot be "
             "read again. Run the task again with state=regenerated (and id=%s) to obtain a token; "
-            "no second key was created." % (exc, name, fresh[0]["id"], fresh[0]["id"])
+            "no second key was created." % (failure, name, fresh[0]["id"], fresh[0]["id"])
         )
         return message, True
-    message = "%s. No key named %r exists now, so nothing was created; it is safe to run the task again." % (exc, name)
+    if exc.timed_out:
+        message = (
+            "%s. No key named %r is listed yet, but the API may still be processing the request: list "
+            "the keys (latitudesh.cloud.api_key_info) before running this task again; if the key appears, "
+            "run the task with state=regenerated to obtain its token." % (failure, name)
+        )
+        return message, True
+    message = "%s. No key named %r exists now, so nothing was created; it is safe to run the task again." % (failure, name)
     return message, False
 
 
@@ -304,7 +312,7 @@ def _rotate(client, key, attributes):
         raise PlanError(
             "%s. The key %s (%s) may have been rotated: its old token may already be invalid and the "
             "new one was not received. Run the task again with state=regenerated to obtain a working "
-            "token." % (exc, key["id"], key["name"]),
+            "token." % (str(exc).rstrip("."), key["id"], key["name"]),
             changed=True,
         )
     token = token_of(doc)
