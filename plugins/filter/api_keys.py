@@ -10,6 +10,7 @@ only for keys that need a change. Documented in api_key_plan.yml and api_key_spe
 """
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import (
     PlanError,
@@ -24,6 +25,9 @@ KEY_OPTIONS = ("name", "state", "read_only", "allowed_ips")
 def _declared(key):
     spec = dict((option, key.get(option)) for option in KEY_OPTIONS)
     spec["state"] = spec["state"] or "present"
+    if spec["read_only"] is not None:
+        # As the module's argument spec does: "no", "false", 0 ... mean false.
+        spec["read_only"] = boolean(spec["read_only"])
     return spec
 
 
@@ -70,6 +74,12 @@ def _key_errors(where, keys):
         if ips is not None and (not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips)):
             errors.append("%s.allowed_ips must be a list of IP addresses or CIDR networks." % at)
             continue
+        if key.get("read_only") is not None:
+            try:
+                boolean(key["read_only"])
+            except TypeError:
+                errors.append("%s.read_only must be a boolean, got %r." % (at, key["read_only"]))
+                continue
         errors.extend("%s: %s" % (at, message) for message in validate_spec(_declared(key)))
     return errors
 
