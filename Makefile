@@ -7,7 +7,7 @@ ARGS ?=
 MATRIX = $(PYTHON) tests/ci/matrix.py
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test quick sanity units integration lint build demo bench sandbox clean
+.PHONY: help venv test quick sanity units integration lint build demo bench sandbox clean packaging reference
 
 help:
 	@echo "latitudesh.cloud targets:"
@@ -19,7 +19,9 @@ help:
 	@echo "  make integration  ansible-test integration on the newest controller"
 	@echo "  make lint         antsibull-changelog lint, ansible-lint, antsibull-docs lint"
 	@echo "  make build        collection tarball into dist/"
-	@echo "  make demo         run demo/run.sh with $(VENV)"
+	@echo "  make demo         build + install the collection, run the demo playbook twice on the sandbox"
+	@echo "  make packaging    installed-tarball, metadata and rendered-docs tests"
+	@echo "  make reference    re-render docs/reference with the pinned ansible-doc"
 	@echo "  make bench        run tests/bench/run.py with $(VENV)"
 	@echo "  make sandbox      run the Latitude.sh API sandbox on 127.0.0.1:8765 (foreground)"
 	@echo "  make clean        remove venvs, copies, logs and build output"
@@ -50,7 +52,14 @@ build:
 	@$(MATRIX) --steps build --dist-dir dist $(ARGS)
 
 demo: venv
-	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" VENV="$(CURDIR)/$(VENV)" bash demo/run.sh
+	@$(VENV)/bin/python tests/demo/run.py
+
+packaging:
+	@$(MATRIX) --steps packaging $(ARGS)
+
+reference:
+	@test -x .venvs/tools/bin/python || $(MATRIX) --steps build
+	@.venvs/tools/bin/python tests/packaging/render_docs.py
 
 bench: venv
 	@$(VENV)/bin/python tests/bench/run.py

@@ -14,7 +14,7 @@ description:
     (C(POST) to create, C(PATCH) to change settings, C(PUT) to rotate, C(DELETE) to remove).
   - The new token is returned once, in RV(token), and only when a key was created or rotated.
 author:
-  - latitudesh.cloud developers
+  - latitudesh.cloud developers (@latitudesh-cloud)
 extends_documentation_fragment:
   - latitudesh.cloud.api
   - latitudesh.cloud.api.ACTIONGROUP
@@ -77,7 +77,6 @@ notes:
     what the API holds and tells you to run the task with O(state=regenerated) to obtain a token.
 seealso:
   - module: latitudesh.cloud.api_key_info
-  - role: latitudesh.cloud.team_api_keys
 """
 
 EXAMPLES = r"""

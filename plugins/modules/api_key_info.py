@@ -13,7 +13,7 @@ description:
   - Makes exactly one request (C(GET /auth/api_keys)); the API never returns tokens in a list, and
     neither does this module.
 author:
-  - latitudesh.cloud developers
+  - latitudesh.cloud developers (@latitudesh-cloud)
 extends_documentation_fragment:
   - latitudesh.cloud.api
   - latitudesh.cloud.api.ACTIONGROUP

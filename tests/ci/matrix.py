@@ -62,8 +62,14 @@ MODULE_SANITY_CORE = '2.19'
 #: Python for ``.venvs/tools`` (ansible-lint, antsibull-*), with the matching CONTROLLERS pin.
 TOOLS_PYTHON = '3.11'
 
-STEPS_PER_CONTROLLER = ('sanity', 'units', 'integration', 'functional')
-STEPS_ONCE = ('module-compile', 'module-import', 'changelog-lint', 'ansible-lint', 'docs-lint', 'build')
+STEPS_PER_CONTROLLER = ('sanity', 'units', 'integration', 'leak-scan', 'functional')
+STEPS_ONCE = ('module-compile', 'module-import', 'sandbox', 'packaging', 'changelog-lint', 'ansible-lint',
+              'docs-lint', 'build')
+
+#: ansible-core minors that run the functional suite (about 3 minutes each): the oldest and the
+#: newest supported release, where data tagging and deprecations differ most.  The 2.20 controller
+#: still runs sanity, units and every integration target, the role included.
+FUNCTIONAL_CORES = ('2.19', '2.21')
 
 #: Extra variables for tests/integration/integration_config.yml in the copy (ansible-test passes
 #: its keys to every integration target).  Edit this dict, or integration_vars() for values that
@@ -88,6 +94,7 @@ VENVS_DIR = os.path.join(ROOT, '.venvs')
 TMP_DIR = os.path.join(ROOT, '.tmp')
 COLLECTIONS_DIR = os.path.join(TMP_DIR, 'collections')
 PYBIN_DIR = os.path.join(TMP_DIR, 'pybin')
+LEAK_JOURNAL = os.path.join(TMP_DIR, 'leak-scan', 'token-journal')
 
 PIP_LOCATION_NOISE = re.compile(rb"^\s*WARNING: Location '[^']*' is ignored: it is neither a file nor a directory\.\s*$")
 PIP_CHATTER = re.compile(
@@ -650,8 +657,15 @@ class CI:
 
 
 def integration_vars(ci):  # pylint: disable=unused-argument
-    """Variables written to tests/integration/integration_config.yml in the copy ({} writes nothing)."""
-    return dict(INTEGRATION_VARS)
+    """Variables written to tests/integration/integration_config.yml in the copy ({} writes nothing).
+
+    The sandbox started by the integration targets appends every token it issues to the journal,
+    which the leak-scan step then looks for in the -vvv output and the files the targets wrote.
+    """
+    if os.path.exists(LEAK_JOURNAL):
+        os.remove(LEAK_JOURNAL)
+    os.makedirs(os.path.dirname(LEAK_JOURNAL), exist_ok=True)
+    return dict(INTEGRATION_VARS, latitudesh_sandbox_token_journal=LEAK_JOURNAL)
 
 
 def _fnmatch(name, pattern):
@@ -751,15 +765,31 @@ def step_integration(ci, ctl):
     targets = os.path.join(ci.copy, 'tests', 'integration', 'targets')
     if not os.path.isdir(targets) or not os.listdir(targets):
         return ci.skip(ctl.label, 'integration', 'no tests/integration/targets/* yet')
-    return ansible_test(ci, ctl, 'integration', ['integration'])
+    return ansible_test(ci, ctl, 'integration', ['integration', '-vvv'])
+
+
+@step('leak-scan')
+def step_leak_scan(ci, ctl):
+    """Every token the integration sandbox issued is absent from the -vvv output and the files written."""
+    log = os.path.join(LOG_DIR, '%s-integration.log' % ctl.label)
+    if not os.path.exists(LEAK_JOURNAL) or not os.path.exists(log):
+        return ci.skip(ctl.label, 'leak-scan', 'the integration step wrote no token journal or log')
+    output = os.path.join(ci.copy, 'tests', 'output')
+    argv = [os.path.join(ctl.bin, 'python'), os.path.join('tests', 'functional', 'leakscan.py'),
+            '--journal', LEAK_JOURNAL, '--allow-token-files', output, log, output]
+    return ci.run_step(ctl.label, 'leak-scan', argv, cwd=ci.copy, env=ci.env(ctl.bin))
 
 
 @step('functional')
 def step_functional(ci, ctl):
-    """pytest tests/functional with the copy on ANSIBLE_COLLECTIONS_PATH (spawns the sandbox and ansible-playbook)."""
+    """pytest tests/functional and the request counts, with the copy on ANSIBLE_COLLECTIONS_PATH."""
     if not os.path.isdir(os.path.join(ci.copy, 'tests', 'functional')):
         return ci.skip(ctl.label, 'functional', 'tests/functional does not exist yet')
-    argv = [os.path.join(ctl.bin, 'python'), '-m', 'pytest', 'tests/functional', '-q', '-p', 'no:cacheprovider', '--color=no']
+    if minor(ctl.core) not in FUNCTIONAL_CORES:
+        return ci.skip(ctl.label, 'functional', 'run on ansible-core %s only, to keep make test short'
+                       % ' and '.join(FUNCTIONAL_CORES))
+    argv = [os.path.join(ctl.bin, 'python'), '-m', 'pytest', 'tests/functional', 'tests/bench/test_request_counts.py',
+            '-q', '-p', 'no:cacheprovider', '--color=no']
     env = ci.env(ctl.bin, {'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS_DIR})
     return ci.run_step(ctl.label, 'functional', argv, cwd=ci.copy, env=env, pytest=True)
 
@@ -782,6 +812,43 @@ def module_sanity(ci, test):
         else:
             results.append(ansible_test(ci, ctl, test, ['sanity', '--test', test], group=group, python=version))
     return results
+
+
+def newest_controller_step(ci, name, argv, extra_env=None):
+    """Run a once-step with the newest controller venv that exists (pytest output counted)."""
+    for spec in reversed(CONTROLLERS):
+        interpreter, _reason = find_python(spec.python)
+        if interpreter is None:
+            continue
+        ctl = ControllerRun(spec, interpreter)
+        if not ci.controller_venv(ctl):
+            continue
+        argv = [os.path.join(ctl.bin, 'python')] + argv
+        return ci.run_step('tools', name, argv, cwd=ci.copy, env=ci.env(ctl.bin, extra_env), pytest=True)
+    return ci.skip('tools', name, 'no controller venv could be built')
+
+
+@step('sandbox')
+def step_sandbox(ci):
+    """The sandbox's own tests, including its fidelity to the official Python SDK (required here)."""
+    return newest_controller_step(ci, 'sandbox', ['-m', 'pytest', 'tests/sandbox/tests', '-q', '-p', 'no:cacheprovider',
+                                                  '--color=no'], {'SANDBOX_REQUIRE_SDK': '1'})
+
+
+@step('packaging')
+def step_packaging(ci):
+    """Built-tarball install in a fresh venv, metadata consistency, rendered docs (pinned to the tools version)."""
+    if not os.path.isdir(os.path.join(ci.copy, 'tests', 'packaging')):
+        return ci.skip('tools', 'packaging', 'tests/packaging does not exist')
+    spec = [c for c in CONTROLLERS if c.python == TOOLS_PYTHON][0]
+    interpreter, reason = find_python(spec.python)
+    if interpreter is None:
+        return ci.skip('tools', 'packaging', reason)
+    ctl = ControllerRun(spec, interpreter)
+    if not ci.controller_venv(ctl):
+        return ci.skip('tools', 'packaging', 'the ansible-core %s venv could not be built' % spec.core)
+    argv = [os.path.join(ctl.bin, 'python'), '-m', 'pytest', 'tests/packaging', '-q', '-p', 'no:cacheprovider', '--color=no']
+    return ci.run_step('tools', 'packaging', argv, cwd=ci.copy, env=ci.env(ctl.bin), pytest=True)
 
 
 @step('module-compile')
