@@ -66,11 +66,6 @@ STEPS_PER_CONTROLLER = ('sanity', 'units', 'integration', 'leak-scan', 'function
 STEPS_ONCE = ('module-compile', 'module-import', 'sandbox', 'packaging', 'changelog-lint', 'ansible-lint',
               'docs-lint', 'build')
 
-#: ansible-core minors that run the functional suite (about 3 minutes each): the oldest and the
-#: newest supported release, where data tagging and deprecations differ most.  The 2.20 controller
-#: still runs sanity, units and every integration target, the role included.
-FUNCTIONAL_CORES = ('2.19', '2.21')
-
 #: Extra variables for tests/integration/integration_config.yml in the copy (ansible-test passes
 #: its keys to every integration target).  Edit this dict, or integration_vars() for values that
 #: depend on the run, e.g. the URL of a server started by a step.
@@ -785,9 +780,6 @@ def step_functional(ci, ctl):
     """pytest tests/functional and the request counts, with the copy on ANSIBLE_COLLECTIONS_PATH."""
     if not os.path.isdir(os.path.join(ci.copy, 'tests', 'functional')):
         return ci.skip(ctl.label, 'functional', 'tests/functional does not exist yet')
-    if minor(ctl.core) not in FUNCTIONAL_CORES:
-        return ci.skip(ctl.label, 'functional', 'run on ansible-core %s only, to keep make test short'
-                       % ' and '.join(FUNCTIONAL_CORES))
     argv = [os.path.join(ctl.bin, 'python'), '-m', 'pytest', 'tests/functional', 'tests/bench/test_request_counts.py',
             '-q', '-p', 'no:cacheprovider', '--color=no']
     env = ci.env(ctl.bin, {'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS_DIR})
