@@ -24,6 +24,7 @@ from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import 
     token_of,
     validate_spec,
 )
+from ansible_collections.latitudesh.cloud.tests.unit.plugins.modules.fake_latitude import key_resource
 
 AUTH_TOKEN = "5ec2e7a11ce0b0b5ec2e7a11ce0b0b0e1f2a"
 SECRET = "54ebfcfa2ad7f9fe0d4e081306554174d063"
@@ -31,19 +32,9 @@ SECRET = "54ebfcfa2ad7f9fe0d4e081306554174d063"
 
 def resource(key_id="tok_x1ZJrdx5qg4LV", name="ci-deployer", read_only=False, allowed_ips=None,
              token_last_slice="4d063", **extra):
-    attributes = {
-        "name": name,
-        "api_version": "2023-06-01",
-        "token_last_slice": token_last_slice,
-        "read_only": read_only,
-        "allowed_ips": allowed_ips,
-        "last_used_at": None,
-        "user": {"id": "user_Wel4PnEAmauQYZz3Vz83CkyV2BW", "email": "ops@example.com"},
-        "created_at": "2026-01-14T15:56:29+00:00",
-        "updated_at": "2026-01-14T15:56:29+00:00",
-    }
-    attributes.update(extra)
-    return {"id": key_id, "type": "api_keys", "attributes": attributes}
+    doc = key_resource(key_id, name, read_only=read_only, allowed_ips=allowed_ips, token_last_slice=token_last_slice)
+    doc["attributes"].update(extra)
+    return doc
 
 
 def key(**kwargs):
