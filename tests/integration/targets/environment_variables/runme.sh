@@ -15,7 +15,7 @@ python="${ANSIBLE_TEST_PYTHON_INTERPRETER:-python3}"
 journal=()
 config=../../integration_config.yml
 if [ -f "${config}" ]; then
-    journal_path="$("${python}" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("latitudesh_sandbox_token_journal", ""))' "${config}")"
+    journal_path="$("${python}" -c 'import sys, yaml; print((yaml.safe_load(open(sys.argv[1])) or {}).get("latitudesh_sandbox_token_journal", ""))' "${config}")"
     if [ -n "${journal_path}" ]; then journal=(--token-journal "${journal_path}"); fi
 fi
 
