@@ -1040,6 +1040,20 @@ def run(ci, options, controllers, steps_ctl, steps_once, started):
     return summary(ci, group_titles, steps_once, started)
 
 
+def reliability_line(result):
+    """The reliability counts the functional suite, or the verdict the leak scanner, printed last."""
+    log = os.path.join(LOG_DIR, '%s-%s.log' % (result.group, result.name))
+    prefix = 'reliability:' if result.name == 'functional' else 'leakscan:'
+    found = result.status
+    if os.path.exists(log):
+        with open(log, errors='replace') as handle:
+            for line in handle:
+                if line.startswith(prefix):
+                    found = line.strip()
+                    break
+    return found
+
+
 def summary(ci, group_titles, steps_once, started):
     """Print one line per controller and group, the elapsed time and the final count line."""
     say('')
@@ -1073,6 +1087,10 @@ def summary(ci, group_titles, steps_once, started):
             title = 'tools (.venvs/tools)'
         reason = next((r.reason for r in results if r.status == 'SKIPPED'), '')
         describe(title, results, reason)
+
+    for result in ci.results:
+        if result.name in ('functional', 'leak-scan'):
+            say('%s %s: %s' % (result.group, result.name, reliability_line(result)))
 
     passed = failed = skipped = 0
     for result in ci.results:
