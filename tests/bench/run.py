@@ -92,6 +92,12 @@ def log(message):
     print(message, flush=True)
 
 
+def shown(path):
+    """``path`` relative to the repository when it is inside it."""
+    relative = os.path.relpath(os.path.abspath(path), ROOT)
+    return path if relative.startswith("..") else relative
+
+
 # --------------------------------------------------------------------------
 # The collection, the sandbox and ansible-playbook
 # --------------------------------------------------------------------------
@@ -1333,7 +1339,7 @@ def main(argv=None):
     if args.collections:
         collections_path = os.path.abspath(args.collections)
     else:
-        log("bench: building and installing the collection under %s" % os.path.relpath(work, ROOT))
+        log("bench: building and installing the collection under %s" % shown(work))
         collections_path = prepare_collection(work, bin_dir)
 
     failures = []
@@ -1382,7 +1388,7 @@ def write_report(samples, counts, analysis, meta, output, failures):
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w", encoding="utf-8") as handle:
         handle.write(text)
-    log("bench: report written to %s (%.0f s in all)" % (os.path.relpath(output, ROOT), meta["elapsed"]))
+    log("bench: report written to %s (%.0f s in all)" % (shown(output), meta["elapsed"]))
     if failures:
         log("bench: FAILED: requests beyond the minimum: " + "; ".join(failures))
         return 1
