@@ -55,7 +55,7 @@ options:
     default: present
   read_only:
     description:
-      - Whether the key may only send GET requests. Left as it is when not given.
+      - Whether the key is read-only, limited to GET requests; left as it is when not given.
     type: bool
   allowed_ips:
     description:
@@ -140,7 +140,7 @@ api_key:
       type: str
       sample: ci-deployer
     read_only:
-      description: Whether the key may only send GET requests.
+      description: Whether the key is read-only (limited to GET requests).
       type: bool
       sample: false
     allowed_ips:

@@ -72,7 +72,7 @@ api_keys:
       type: str
       sample: ci-deployer
     read_only:
-      description: Whether the key may only send GET requests. An unset value is returned as V(false).
+      description: Whether the key is read-only (limited to GET requests); an unset value is returned as V(false).
       type: bool
       sample: false
     allowed_ips:
