@@ -21,6 +21,9 @@ from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
+# The modules import the errors from here, beside the client that raises them.
+from ansible_collections.latitudesh.cloud.plugins.module_utils._errors import ConfigError, LatitudeError
+
 try:
     import requests
     from requests.exceptions import ConnectionError as _ConnectionError
@@ -58,30 +61,6 @@ def api_argument_spec():
         api_retries=dict(type="int", default=5, fallback=(env_fallback, ["LATITUDESH_API_RETRIES"])),
         validate_certs=dict(type="bool", default=True),
     )
-
-
-class LatitudeError(Exception):
-    """A failed API call, with a message that is safe to show (it never holds the token).
-
-    ``maybe_applied`` is true when the request may have changed the API's state although no
-    usable answer came back (a dropped connection, a read timeout, a 5xx or an unreadable
-    success body after a write was sent).
-    """
-
-    def __init__(self, message, method=None, path=None, status=None, maybe_applied=False, pointer=None,
-                 timed_out=False):
-        super(LatitudeError, self).__init__(message)
-        self.timed_out = timed_out
-        self.message = message
-        self.method = method
-        self.path = path
-        self.status = status
-        self.maybe_applied = maybe_applied
-        self.pointer = pointer
-
-
-class ConfigError(LatitudeError):
-    """Bad connection options, found before any request is sent."""
 
 
 def validate_api_url(api_url):

@@ -13,7 +13,7 @@ Private to the collection: the names here may change without notice.
 import ipaddress
 import re
 
-from ansible_collections.latitudesh.cloud.plugins.module_utils._api import LatitudeError
+from ansible_collections.latitudesh.cloud.plugins.module_utils._errors import LatitudeError
 
 PATH = "/auth/api_keys"
 # §3: ids look like tok_x1ZJrdx5qg4LV; §10.10 treats the prefix as opaque.

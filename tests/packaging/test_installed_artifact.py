@@ -31,7 +31,8 @@ REQUIRED = (
     "MANIFEST.json", "FILES.json", "requirements.txt",
     "meta/runtime.yml", "meta/execution-environment.yml",
     "plugins/modules/api_key.py", "plugins/modules/api_key_info.py",
-    "plugins/module_utils/_api.py", "plugins/module_utils/_api_keys.py", "plugins/doc_fragments/api.py",
+    "plugins/module_utils/_api.py", "plugins/module_utils/_api_keys.py", "plugins/module_utils/_errors.py",
+    "plugins/doc_fragments/api.py",
     "plugins/filter/api_keys.py", "plugins/filter/api_key_plan.yml", "plugins/filter/api_key_spec_errors.yml",
     "roles/team_api_keys/meta/argument_specs.yml", "roles/team_api_keys/tasks/main.yml",
     "tests/sandbox/latitude_sandbox.py",  # docs/sandbox.md tells users of an installed collection to run it
