@@ -1,0 +1,452 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) latitudesh.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Unit tests for the api_key_plan and api_key_spec_errors filters."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.latitudesh.cloud.plugins.filter.api_keys import (
+    FilterModule,
+    api_key_plan,
+    api_key_spec_errors,
+)
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import normalize_api_key
+
+AUTH_TOKEN = "5ec2e7a11ce0b0b5ec2e7a11ce0b0b0e1f2a"
+
+
+def team_key(key_id, name, read_only=False, allowed_ips=None, token_last_slice="9c3d1"):
+    """A key as api_key_info returns it (normalize_api_key of an API resource)."""
+    return normalize_api_key({
+        "id": key_id,
+        "type": "api_keys",
+        "attributes": {
+            "name": name,
+            "read_only": read_only,
+            "allowed_ips": allowed_ips,
+            "token_last_slice": token_last_slice,
+            "api_version": "2023-06-01",
+            "user": {"id": "user_1", "email": "ops@example.com"},
+        },
+    })
+
+
+def plan(**outcomes):
+    result = dict(converge=[], purge=[], created=[], updated=[], rotated=[], deleted=[], unchanged=[])
+    result.update(outcomes)
+    return result
+
+
+def converge(name, action, state="present", read_only=None, allowed_ips=None):
+    return dict(name=name, state=state, read_only=read_only, allowed_ips=allowed_ips, action=action)
+
+
+def team(**overrides):
+    base = dict(name="prod", auth_token=AUTH_TOKEN, api_keys=[{"name": "ci-deployer"}])
+    base.update(overrides)
+    return base
+
+
+def key_errors(*keys):
+    return api_key_spec_errors([team(api_keys=list(keys))])
+
+
+# --------------------------------------------------------------------------- api_key_spec_errors
+
+
+def test_spec_errors_valid_declaration_is_empty():
+    teams = [
+        team(name="prod", api_keys=[
+            {"name": "ci-deployer", "state": "present", "read_only": False, "allowed_ips": ["10.0.0.0/24", "192.0.2.10"]},
+            {"name": "monitoring", "read_only": True},
+            {"name": "old", "state": "absent"},
+            {"name": "rotate-me", "state": "regenerated", "allowed_ips": ["2001:db8::/64"]},
+        ]),
+        team(name="staging", auth_token="other-token", api_keys=[]),
+    ]
+    assert api_key_spec_errors(teams) == []
+
+
+@pytest.mark.parametrize("value", [None, {"name": "prod"}, "prod"])
+def test_spec_errors_input_not_a_list(value):
+    assert api_key_spec_errors(value) == ["team_api_keys_teams must be a list of teams, got %s." % type(value).__name__]
+
+
+def test_spec_errors_team_not_a_dict_names_its_index():
+    assert api_key_spec_errors([team(), "staging"]) == [
+        "team_api_keys_teams[1] must be a dict with name, auth_token and api_keys.",
+    ]
+
+
+@pytest.mark.parametrize("name", ["", "   ", "prod/eu", ".hidden", "..", None, 42])
+def test_spec_errors_bad_team_name(name):
+    assert api_key_spec_errors([team(name="ok"), team(name=name)]) == [
+        "team_api_keys_teams[1].name must be a non-blank team label without '/' (it names the token directory).",
+    ]
+
+
+def test_spec_errors_duplicate_team_name():
+    assert api_key_spec_errors([team(name="prod"), team(name="staging"), team(name="prod")]) == [
+        "team_api_keys_teams[2].name 'prod' is declared twice.",
+    ]
+
+
+@pytest.mark.parametrize("overrides", [{"auth_token": ""}, {"auth_token": "  "}, {"auth_token": None}, {"auth_token": 123}])
+def test_spec_errors_bad_auth_token(overrides):
+    assert api_key_spec_errors([team(name="a"), team(name="b", **overrides)]) == [
+        "team_api_keys_teams[1].auth_token must be that team's admin token (a non-blank string).",
+    ]
+
+
+def test_spec_errors_missing_auth_token():
+    declared = team()
+    del declared["auth_token"]
+    assert api_key_spec_errors([declared]) == [
+        "team_api_keys_teams[0].auth_token must be that team's admin token (a non-blank string).",
+    ]
+
+
+@pytest.mark.parametrize("api_keys", [None, {"name": "ci"}, "ci"])
+def test_spec_errors_api_keys_not_a_list(api_keys):
+    assert api_key_spec_errors([team(name="a"), team(name="b", api_keys=api_keys)]) == [
+        "team_api_keys_teams[1].api_keys must be a list (it may be empty).",
+    ]
+
+
+def test_spec_errors_api_keys_missing():
+    declared = team()
+    del declared["api_keys"]
+    assert api_key_spec_errors([declared]) == ["team_api_keys_teams[0].api_keys must be a list (it may be empty)."]
+
+
+def test_spec_errors_empty_api_keys_is_fine():
+    assert api_key_spec_errors([team(api_keys=[])]) == []
+
+
+def test_spec_errors_reports_every_team_problem_at_once():
+    assert api_key_spec_errors([team(name="a/b", auth_token="", api_keys=None)]) == [
+        "team_api_keys_teams[0].name must be a non-blank team label without '/' (it names the token directory).",
+        "team_api_keys_teams[0].auth_token must be that team's admin token (a non-blank string).",
+        "team_api_keys_teams[0].api_keys must be a list (it may be empty).",
+    ]
+
+
+@pytest.mark.parametrize("key", [{}, {"read_only": True}, {"name": None}, {"name": 7}, "ci-deployer", None])
+def test_spec_errors_key_without_name(key):
+    assert key_errors({"name": "ok"}, key) == [
+        "team_api_keys_teams[0].api_keys[1].name is required and must be a string.",
+    ]
+
+
+@pytest.mark.parametrize("name", ["ci/deployer", "/", ".", ".."])
+def test_spec_errors_key_name_that_is_not_a_file_name(name):
+    assert key_errors({"name": name}) == [
+        "team_api_keys_teams[0].api_keys[0].name %r must not contain '/' (it names the token file <team>/<name>.token)." % name,
+    ]
+
+
+def test_spec_errors_blank_key_name_uses_module_validation():
+    assert key_errors({"name": "  "}) == [
+        "team_api_keys_teams[0].api_keys[0]: name must not be blank: give the key's name, for example name=ci-deployer.",
+    ]
+
+
+def test_spec_errors_duplicate_key_name_in_one_team():
+    assert key_errors({"name": "ci"}, {"name": "mon"}, {"name": "ci"}) == [
+        "team_api_keys_teams[0].api_keys[2].name 'ci' is declared twice in this team.",
+    ]
+
+
+def test_spec_errors_same_key_name_in_two_teams_is_fine():
+    teams = [team(name="prod", api_keys=[{"name": "ci"}]), team(name="staging", api_keys=[{"name": "ci"}])]
+    assert api_key_spec_errors(teams) == []
+
+
+@pytest.mark.parametrize("allowed_ips", ["10.0.0.1", {"ip": "10.0.0.1"}, ["10.0.0.1", 10], [None]])
+def test_spec_errors_allowed_ips_not_a_list_of_strings(allowed_ips):
+    assert key_errors({"name": "ok"}, {"name": "ci", "allowed_ips": allowed_ips}) == [
+        "team_api_keys_teams[0].api_keys[1].allowed_ips must be a list of IP addresses or CIDR networks.",
+    ]
+
+
+def test_spec_errors_bad_ip_names_the_entry():
+    assert key_errors({"name": "ci", "allowed_ips": ["10.0.0.1", "10.0.0.300", "not-an-ip"]}) == [
+        "team_api_keys_teams[0].api_keys[0]: allowed_ips entry '10.0.0.300' is not an IP address or CIDR network "
+        "(examples: 192.0.2.10, 10.0.0.0/24, 2001:db8::/64).",
+        "team_api_keys_teams[0].api_keys[0]: allowed_ips entry 'not-an-ip' is not an IP address or CIDR network "
+        "(examples: 192.0.2.10, 10.0.0.0/24, 2001:db8::/64).",
+    ]
+
+
+def test_spec_errors_empty_allowed_ips_is_fine():
+    assert key_errors({"name": "ci", "allowed_ips": []}) == []
+
+
+def test_spec_errors_read_only_not_boolean_like():
+    assert key_errors({"name": "ok"}, {"name": "ci", "read_only": "maybe"}) == [
+        "team_api_keys_teams[0].api_keys[1].read_only must be a boolean, got 'maybe'.",
+    ]
+
+
+@pytest.mark.parametrize("read_only", ["no", "yes", 0, 1, "true", "False", True, False])
+def test_spec_errors_read_only_boolean_like_is_accepted(read_only):
+    assert key_errors({"name": "ci", "read_only": read_only}) == []
+
+
+@pytest.mark.parametrize("state", ["deleted", "Present", "rotated"])
+def test_spec_errors_bad_state(state):
+    assert key_errors({"name": "ok"}, {"name": "ci", "state": state}) == [
+        "team_api_keys_teams[0].api_keys[1]: state must be one of present, absent, regenerated, got %r." % state,
+    ]
+
+
+def test_spec_errors_paths_point_at_the_right_team_and_key():
+    teams = [
+        team(name="prod", api_keys=[{"name": "ci"}]),
+        team(name="staging", api_keys=[{"name": "ci"}, {"name": "mon", "state": "gone"}]),
+    ]
+    assert api_key_spec_errors(teams) == [
+        "team_api_keys_teams[1].api_keys[1]: state must be one of present, absent, regenerated, got 'gone'.",
+    ]
+
+
+# --------------------------------------------------------------------------- api_key_plan
+
+
+CI_ID = "tok_ci0000000001"
+MON_ID = "tok_mon000000001"
+OLD_ID = "tok_old000000001"
+SELF_ID = "tok_self00000001"
+
+
+def team_keys():
+    return [
+        team_key(CI_ID, "ci-deployer", allowed_ips=["10.20.0.0/24", "192.0.2.10/32"]),
+        team_key(MON_ID, "monitoring", read_only=True),
+        team_key(OLD_ID, "old-laptop"),
+        team_key(SELF_ID, "ansible", token_last_slice=AUTH_TOKEN[-5:]),
+    ]
+
+
+def test_plan_unchanged_key():
+    declared = [{"name": "monitoring", "read_only": True}, {"name": "ci-deployer", "allowed_ips": ["10.20.0.0/24", "192.0.2.10"]}]
+    assert api_key_plan(team_keys(), declared) == plan(unchanged=["monitoring", "ci-deployer"])
+
+
+def test_plan_name_only_declaration_is_unchanged():
+    assert api_key_plan(team_keys(), [{"name": "ci-deployer"}]) == plan(unchanged=["ci-deployer"])
+
+
+def test_plan_missing_key_is_created():
+    declared = [{"name": "backup", "read_only": True, "allowed_ips": ["10.0.0.0/8"]}, {"name": "monitoring", "read_only": True}]
+    assert api_key_plan(team_keys(), declared) == plan(
+        converge=[converge("backup", "create", read_only=True, allowed_ips=["10.0.0.0/8"])],
+        created=["backup"],
+        unchanged=["monitoring"],
+    )
+
+
+def test_plan_missing_key_state_defaults_to_present():
+    result = api_key_plan([], [{"name": "backup", "state": None}])
+    assert result["converge"] == [converge("backup", "create")]
+    assert result["created"] == ["backup"]
+
+
+def test_plan_read_only_differs_is_update():
+    assert api_key_plan(team_keys(), [{"name": "monitoring", "read_only": False}]) == plan(
+        converge=[converge("monitoring", "update", read_only=False)],
+        updated=["monitoring"],
+    )
+
+
+def test_plan_allowed_ips_differ_is_update():
+    declared = [{"name": "ci-deployer", "allowed_ips": ["10.20.0.0/24"]}]
+    assert api_key_plan(team_keys(), declared) == plan(
+        converge=[converge("ci-deployer", "update", allowed_ips=["10.20.0.0/24"])],
+        updated=["ci-deployer"],
+    )
+
+
+def test_plan_allowed_ips_cleared_is_update():
+    assert api_key_plan(team_keys(), [{"name": "ci-deployer", "allowed_ips": []}])["updated"] == ["ci-deployer"]
+
+
+@pytest.mark.parametrize("allowed_ips", [
+    ["192.0.2.10", "10.20.0.0/24"],
+    ["10.20.0.0/24", "192.0.2.10/32"],
+    ["192.0.2.10/32", " 10.20.0.0/24 "],
+    ["10.20.0.5/24", "192.0.2.10"],
+])
+def test_plan_allowed_ips_compared_as_network_sets(allowed_ips):
+    assert api_key_plan(team_keys(), [{"name": "ci-deployer", "allowed_ips": allowed_ips}]) == plan(unchanged=["ci-deployer"])
+
+
+def test_plan_host_address_equals_its_slash_32():
+    keys = [team_key(CI_ID, "ci-deployer", allowed_ips=["10.0.0.1/32"])]
+    assert api_key_plan(keys, [{"name": "ci-deployer", "allowed_ips": ["10.0.0.1"]}]) == plan(unchanged=["ci-deployer"])
+    keys = [team_key(CI_ID, "ci-deployer", allowed_ips=["10.0.0.1"])]
+    assert api_key_plan(keys, [{"name": "ci-deployer", "allowed_ips": ["10.0.0.1/32"]}]) == plan(unchanged=["ci-deployer"])
+    assert api_key_plan(keys, [{"name": "ci-deployer", "allowed_ips": ["10.0.0.2"]}])["updated"] == ["ci-deployer"]
+
+
+def test_plan_read_only_no_string_is_false():
+    # "no" is truthy as a Python string: without conversion it would look like read_only=True.
+    assert api_key_plan(team_keys(), [{"name": "ci-deployer", "read_only": "no"}]) == plan(unchanged=["ci-deployer"])
+    result = api_key_plan(team_keys(), [{"name": "monitoring", "read_only": "no"}])
+    assert result["updated"] == ["monitoring"]
+    assert result["converge"][0]["read_only"] is False
+
+
+def test_plan_read_only_yes_string_is_true():
+    assert api_key_plan(team_keys(), [{"name": "monitoring", "read_only": "yes"}]) == plan(unchanged=["monitoring"])
+    result = api_key_plan(team_keys(), [{"name": "ci-deployer", "read_only": "yes"}])
+    assert result["converge"] == [converge("ci-deployer", "update", read_only=True)]
+
+
+def test_plan_regenerated_is_rotate():
+    assert api_key_plan(team_keys(), [{"name": "monitoring", "state": "regenerated"}]) == plan(
+        converge=[converge("monitoring", "rotate", state="regenerated")],
+        rotated=["monitoring"],
+    )
+
+
+def test_plan_regenerated_with_changed_settings_is_still_rotate():
+    result = api_key_plan(team_keys(), [{"name": "monitoring", "state": "regenerated", "read_only": False}])
+    assert result["converge"] == [converge("monitoring", "rotate", state="regenerated", read_only=False)]
+    assert result["rotated"] == ["monitoring"]
+    assert result["updated"] == []
+
+
+def test_plan_regenerated_missing_key_is_create():
+    result = api_key_plan(team_keys(), [{"name": "backup", "state": "regenerated"}])
+    assert result["converge"] == [converge("backup", "create", state="regenerated")]
+    assert result["created"] == ["backup"]
+
+
+def test_plan_absent_existing_key_is_delete():
+    assert api_key_plan(team_keys(), [{"name": "old-laptop", "state": "absent"}]) == plan(
+        converge=[converge("old-laptop", "delete", state="absent")],
+        deleted=["old-laptop"],
+    )
+
+
+def test_plan_absent_missing_key_is_unchanged():
+    assert api_key_plan(team_keys(), [{"name": "never-made", "state": "absent"}]) == plan(unchanged=["never-made"])
+
+
+def test_plan_absent_on_the_auth_token_key_raises():
+    with pytest.raises(AnsibleFilterError) as excinfo:
+        api_key_plan(team_keys(), [{"name": "ansible", "state": "absent"}], auth_token=AUTH_TOKEN)
+    assert SELF_ID in str(excinfo.value)
+    assert "auth_token" in str(excinfo.value)
+
+
+def test_plan_purge_deletes_undeclared_keys_but_not_the_auth_token_key():
+    declared = [{"name": "ci-deployer"}, {"name": "monitoring", "read_only": True}]
+    assert api_key_plan(team_keys(), declared, purge=True, auth_token=AUTH_TOKEN) == plan(
+        purge=[{"id": OLD_ID, "name": "old-laptop"}],
+        deleted=["old-laptop"],
+        unchanged=["ci-deployer", "monitoring"],
+    )
+
+
+def test_plan_purge_spares_auth_token_key_with_surrounding_whitespace():
+    result = api_key_plan(team_keys(), [], purge=True, auth_token="  %s\n" % AUTH_TOKEN)
+    assert [key["id"] for key in result["purge"]] == [CI_ID, MON_ID, OLD_ID]
+
+
+def test_plan_purge_protection_follows_the_token_slice():
+    # With another admin token, the "ansible" key is just another undeclared key.
+    result = api_key_plan(team_keys(), [{"name": "ci-deployer"}], purge=True, auth_token="other-admin-token-00000")
+    assert result["purge"] == [
+        {"id": MON_ID, "name": "monitoring"},
+        {"id": OLD_ID, "name": "old-laptop"},
+        {"id": SELF_ID, "name": "ansible"},
+    ]
+    assert result["deleted"] == ["monitoring", "old-laptop", "ansible"]
+
+
+def test_plan_purge_does_not_list_a_declared_absent_key_twice():
+    result = api_key_plan(team_keys(), [{"name": "old-laptop", "state": "absent"}, {"name": "ci-deployer"},
+                                        {"name": "monitoring"}], purge=True, auth_token=AUTH_TOKEN)
+    assert result["purge"] == []
+    assert result["deleted"] == ["old-laptop"]
+    assert result["converge"] == [converge("old-laptop", "delete", state="absent")]
+
+
+def test_plan_without_purge_deletes_nothing():
+    declared = [{"name": "ci-deployer"}]
+    assert api_key_plan(team_keys(), declared, purge=False, auth_token=AUTH_TOKEN) == plan(unchanged=["ci-deployer"])
+    assert api_key_plan(team_keys(), declared) == plan(unchanged=["ci-deployer"])
+
+
+def test_plan_no_declared_keys():
+    assert api_key_plan(team_keys(), None) == plan()
+    assert api_key_plan(team_keys(), []) == plan()
+
+
+def test_plan_duplicate_team_key_names_raise_filter_error_naming_ids():
+    keys = team_keys() + [team_key("tok_ci0000000002", "ci-deployer")]
+    with pytest.raises(AnsibleFilterError) as excinfo:
+        api_key_plan(keys, [{"name": "ci-deployer", "read_only": True}])
+    message = str(excinfo.value)
+    assert CI_ID in message
+    assert "tok_ci0000000002" in message
+    assert "'ci-deployer'" in message
+
+
+def test_plan_duplicate_names_elsewhere_do_not_matter():
+    keys = team_keys() + [team_key("tok_ci0000000002", "ci-deployer")]
+    assert api_key_plan(keys, [{"name": "monitoring"}]) == plan(unchanged=["monitoring"])
+
+
+def test_plan_does_not_modify_its_inputs():
+    keys = team_keys()
+    declared = [{"name": "monitoring", "read_only": "no"}, {"name": "backup"}]
+    api_key_plan(keys, declared, purge=True, auth_token=AUTH_TOKEN)
+    assert keys == team_keys()
+    assert declared == [{"name": "monitoring", "read_only": "no"}, {"name": "backup"}]
+
+
+def test_plan_mixed_outcomes_keep_declaration_order():
+    declared = [
+        {"name": "backup"},
+        {"name": "ci-deployer", "allowed_ips": []},
+        {"name": "monitoring", "state": "regenerated"},
+        {"name": "old-laptop", "state": "absent"},
+        {"name": "ansible"},
+    ]
+    result = api_key_plan(team_keys(), declared, purge=True, auth_token=AUTH_TOKEN)
+    assert [(item["name"], item["action"]) for item in result["converge"]] == [
+        ("backup", "create"), ("ci-deployer", "update"), ("monitoring", "rotate"), ("old-laptop", "delete"),
+    ]
+    assert result["created"] == ["backup"]
+    assert result["updated"] == ["ci-deployer"]
+    assert result["rotated"] == ["monitoring"]
+    assert result["deleted"] == ["old-laptop"]
+    assert result["unchanged"] == ["ansible"]
+    assert result["purge"] == []
+
+
+# --------------------------------------------------------------------------- plugin
+
+
+def test_filter_module_maps_both_filters():
+    assert FilterModule().filters() == {"api_key_plan": api_key_plan, "api_key_spec_errors": api_key_spec_errors}
+
+
+def test_importing_the_filter_does_not_import_requests():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    code = "import sys; import ansible_collections.latitudesh.cloud.plugins.filter.api_keys; print('requests' in sys.modules)"
+    completed = subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=True, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "False"
