@@ -15,33 +15,18 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
 WORK = os.path.join(ROOT, ".tmp", "demo")
 
+sys.path.insert(0, os.path.join(ROOT, "tests", "sandbox"))
+import latitude_sandbox  # noqa: E402  pylint: disable=wrong-import-position
+
 
 def run(args, **kwargs):
     print("$ " + " ".join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a for a in args), flush=True)
     return subprocess.run(args, check=True, **kwargs)
-
-
-def start_sandbox(tmp):
-    url_file = os.path.join(tmp, "url")
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "tests", "sandbox", "latitude_sandbox.py"), "--port", "0", "--url-file", url_file],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 15
-    while not os.path.exists(url_file):
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            sys.exit("demo: the sandbox did not start")
-        time.sleep(0.05)
-    with open(url_file) as handle:
-        return proc, handle.read().strip()
 
 
 def main():
@@ -55,10 +40,13 @@ def main():
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     with tempfile.TemporaryDirectory(prefix="latitudesh-demo-") as tmp:
-        proc, url = start_sandbox(tmp)
         try:
-            with urllib.request.urlopen(url + "/_sandbox/state") as answer:
-                teams = json.load(answer)["teams"]
+            sandbox = latitude_sandbox.SandboxProcess(work_dir=tmp).start()
+        except RuntimeError as error:
+            sys.exit("demo: %s" % error)
+        url = sandbox.url
+        try:
+            teams = sandbox.control.state()["teams"]
             print("Sandbox at %s with teams %s" % (url, ", ".join(team["name"] for team in teams)), flush=True)
             extra = os.path.join(tmp, "teams.json")
             fd = os.open(extra, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -87,8 +75,7 @@ def main():
                     print("%s  %s" % (oct(mode)[2:], os.path.relpath(path, ROOT)))
             print("\nThe second run reported: " + recap[1])
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            sandbox.stop()
 
 
 if __name__ == "__main__":

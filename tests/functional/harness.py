@@ -32,7 +32,6 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 SANDBOX_DIR = os.path.join(ROOT, "tests", "sandbox")
-SANDBOX_SCRIPT = os.path.join(SANDBOX_DIR, "latitude_sandbox.py")
 CALLBACK_DIR = os.path.join(HERE, "callback_plugins")
 API = "/auth/api_keys"
 ITEM = "/auth/api_keys/*"
@@ -41,7 +40,7 @@ GROUP = "group/latitudesh.cloud.latitudesh"
 if SANDBOX_DIR not in sys.path:
     sys.path.insert(0, SANDBOX_DIR)
 
-from latitude_sandbox import Control  # noqa: E402  pylint: disable=wrong-import-position
+import latitude_sandbox  # noqa: E402  pylint: disable=wrong-import-position
 
 # Variables of the caller's environment that must not reach a test run.
 _SCRUBBED_PREFIXES = ("LATITUDESH_", "ANSIBLE_", "FUNCTIONAL_")
@@ -156,24 +155,13 @@ class SandboxProcess(object):
         self.journal = os.path.join(artifacts.journals, "%s.journal" % os.path.basename(self.dir))
         self.log_file = os.path.join(self.dir, "requests.jsonl")
         self.tls = tls
-        url_file = os.path.join(self.dir, "url")
-        args = [sys.executable, SANDBOX_SCRIPT, "--port", "0", "--url-file", url_file, "--log", self.log_file,
-                "--token-journal", self.journal]
-        if tls:
-            args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
-        args += list(extra_args)
-        self._out = open(os.path.join(self.dir, "sandbox.out"), "wb")
-        self.proc = subprocess.Popen(args, stdout=self._out, stderr=subprocess.STDOUT, cwd=self.dir)
-        deadline = time.time() + 20
-        while not os.path.exists(url_file):
-            if self.proc.poll() is not None or time.time() > deadline:
-                self.stop()
-                raise RuntimeError("the sandbox did not start; see %s" % self._out.name)
-            time.sleep(0.02)
-        with open(url_file, encoding="utf-8") as handle:
-            self.url = handle.read().strip()
-        context = ssl.create_default_context(cafile=tls[0]) if tls else None
-        self.control = Control(self.url, context)
+        self._process = latitude_sandbox.SandboxProcess(
+            ["--log", self.log_file, "--token-journal", self.journal] + list(extra_args),
+            work_dir=self.dir, output=os.path.join(self.dir, "sandbox.out"), tls=tls,
+        ).start()
+        self.proc = self._process.proc
+        self.url = self._process.url
+        self.control = self._process.control
 
     def admin_token(self, team="platform"):
         return self.control.admin_token(team)
@@ -190,14 +178,7 @@ class SandboxProcess(object):
         return keys[0]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._out.close()
+        self._process.stop()
 
 
 # --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import signal
 import socket
 import ssl
 import string
+import subprocess
 import sys
 import tempfile
 import threading
@@ -576,6 +577,7 @@ class State:
         self._issued = []
         self._issued_set = set()
         self.log = RequestLog(log_path)
+        self.last_activity = time.monotonic()
         self.reset()
 
     def reset(self):
@@ -631,6 +633,7 @@ class State:
         """Answer one API request: latency, then a matching fault or the real handling."""
         started_at, started = time.time(), time.monotonic()
         with self.lock:
+            self.last_activity = started
             latency_ms = self.latency_ms
         if latency_ms:
             time.sleep(latency_ms / 1000.0)
@@ -748,6 +751,8 @@ class State:
 
     def handle_control(self, method, path, query, body):
         """Answer one ``/_sandbox/`` request (JSON in and out, no auth)."""
+        with self.lock:
+            self.last_activity = time.monotonic()
         routes = CONTROL_ROUTES.get(path.rstrip("/"))
         try:
             if routes is None:
@@ -993,6 +998,83 @@ class Sandbox:
         self.stop()
 
 
+class SandboxProcess:
+    """The sandbox CLI as a child process on a free port: ``.url``, ``.control``, ``.stop()``.
+
+    For callers that must not share their process with the server (timings, crash tests).
+    ``args`` are extra CLI options (``--seed``, ``--log``, ``--latency-ms`` ...); the CLI's
+    stdout and stderr go to ``output`` (a file path) or nowhere. The child stops by itself after
+    ``exit_when_idle`` seconds without a request (None: never). Also a context manager.
+    """
+
+    def __init__(self, args=(), work_dir=None, output=None, tls=None, start_timeout=20.0, exit_when_idle=900):
+        self._exit_when_idle = exit_when_idle
+        self._work_dir = work_dir
+        self._own_dir = None
+        self._args = list(args)
+        self._output_path = output
+        self._tls = tls
+        self._start_timeout = start_timeout
+        self._output = None
+        self.proc = None
+        self.url = None
+        self.control = None
+
+    def start(self):
+        if self._work_dir is None:
+            self._own_dir = tempfile.TemporaryDirectory(prefix="latitude-sandbox-")
+            self._work_dir = self._own_dir.name
+        url_file = os.path.join(self._work_dir, "sandbox.url")
+        if os.path.exists(url_file):
+            os.remove(url_file)
+        command = [sys.executable, os.path.abspath(__file__), "--port", "0", "--url-file", url_file] + self._args
+        if self._tls:
+            command += ["--tls-cert", self._tls[0], "--tls-key", self._tls[1]]
+        if self._exit_when_idle:
+            # Should this process be killed before it stops the child, the child does not outlive it for long.
+            command += ["--exit-when-idle", str(self._exit_when_idle)]
+        if self._output_path:
+            self._output = open(self._output_path, "wb")  # pylint: disable=consider-using-with
+        self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            command, stdout=self._output or subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=self._work_dir,
+        )
+        deadline = time.monotonic() + self._start_timeout
+        # The CLI writes the URL file only once it listens.
+        while not os.path.exists(url_file):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the sandbox did not start%s" % (
+                    "; see %s" % self._output_path if self._output_path else ""))
+            time.sleep(0.02)
+        with open(url_file, encoding="utf-8") as handle:
+            self.url = handle.read().strip()
+        context = ssl.create_default_context(cafile=self._tls[0]) if self._tls else None
+        self.control = Control(self.url, context)
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+        if self._own_dir is not None:
+            self._own_dir.cleanup()
+            self._own_dir = None
+            self._work_dir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
 # --------------------------------------------------------------------------
 # Control API client
 # --------------------------------------------------------------------------
@@ -1090,16 +1172,20 @@ def _parse_args(argv):
     parser.add_argument("--tls-cert", help="PEM certificate: serve https")
     parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    parser.add_argument("--exit-when-idle", type=float, metavar="SECONDS",
+                        help="stop after this long without a request (a safety net for killed test runs)")
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     if args.rate_window <= 0:
         parser.error("--rate-window must be positive")
+    if args.exit_when_idle is not None and args.exit_when_idle <= 0:
+        parser.error("--exit-when-idle must be positive")
     return args
 
 
 def main(argv=None):
-    """Run the sandbox until SIGTERM or SIGINT."""
+    """Run the sandbox until SIGTERM or SIGINT (or ``--exit-when-idle`` seconds without a request)."""
     args = _parse_args(argv)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -1120,7 +1206,10 @@ def main(argv=None):
     if args.url_file:
         _write_atomic(args.url_file, sandbox.url + "\n")
     while not stop.wait(0.5):
-        pass
+        idle = time.monotonic() - sandbox.state.last_activity
+        if args.exit_when_idle and idle > args.exit_when_idle:
+            print("latitude-sandbox: no request for %.0f s, stopping" % idle, flush=True)
+            break
     sandbox.stop()
     return 0
 

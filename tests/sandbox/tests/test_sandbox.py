@@ -836,6 +836,72 @@ def test_cli_rejects_a_bad_seed(tmp_path):
     assert result.returncode == 2 and "teams" in result.stderr
 
 
+def test_sandbox_process_serves_until_stopped(tmp_path):
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"teams": [{"name": "child", "admin_token": "b" * 36, "keys": [{"name": "k"}]}]}))
+    output = tmp_path / "out.txt"
+    with latitude_sandbox.SandboxProcess(["--seed", str(seed)], work_dir=str(tmp_path), output=str(output)) as child:
+        assert child.proc.pid != os.getpid() and child.proc.poll() is None
+        assert re.match(r"^http://127\.0\.0\.1:\d+$", child.url)
+        assert [team["name"] for team in child.control.state()["teams"]] == ["child"]
+        assert call(child.url, "GET", "/auth/api_keys", token="b" * 36).status == 200
+        process = child.proc
+    assert process.poll() is not None
+    assert output.read_text() == "latitude-sandbox listening on %s\n" % child.url
+    with pytest.raises(OSError):
+        call(child.url, "GET", "/auth/api_keys", token="b" * 36)
+
+
+def test_sandbox_process_without_work_dir_cleans_up():
+    child = latitude_sandbox.SandboxProcess().start()
+    work_dir = child.proc.args[child.proc.args.index("--url-file") + 1].rsplit(os.sep, 1)[0]
+    try:
+        assert os.path.isdir(work_dir)
+        assert sorted(team["name"] for team in child.control.state()["teams"]) == ["data", "platform"]
+    finally:
+        child.stop()
+    assert child.proc.poll() is not None and not os.path.exists(work_dir)
+
+
+def test_sandbox_process_reports_a_failed_start(tmp_path):
+    seed = tmp_path / "seed.json"
+    seed.write_text("{\"teams\": 3}")
+    output = tmp_path / "out.txt"
+    child = latitude_sandbox.SandboxProcess(["--seed", str(seed)], work_dir=str(tmp_path), output=str(output))
+    with pytest.raises(RuntimeError, match="did not start; see %s" % re.escape(str(output))):
+        child.start()
+    assert child.proc.poll() == 2 and "teams" in output.read_text()
+
+
+def test_cli_exits_when_idle(tmp_path):
+    url_file = tmp_path / "url"
+    process = subprocess.Popen(
+        [sys.executable, SCRIPT, "--port", "0", "--url-file", str(url_file), "--exit-when-idle", "1.5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = wait_for(lambda: url_file.exists() and url_file.read_text(), timeout=10).rstrip("\n")
+        # Requests keep it alive well past the idle limit ...
+        for _ in range(6):
+            assert call(url, "GET", "/_sandbox/health").status == 200
+            time.sleep(0.5)
+        assert process.poll() is None
+        # ... and without them it stops by itself, cleanly.
+        stdout, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0 and stderr == ""
+    assert re.search(r"no request for \d+ s, stopping\n$", stdout)
+
+
+def test_cli_rejects_a_non_positive_idle_limit():
+    result = subprocess.run([sys.executable, SCRIPT, "--exit-when-idle", "0"], capture_output=True, text=True,
+                            timeout=30, check=False)
+    assert result.returncode == 2 and "--exit-when-idle must be positive" in result.stderr
+
+
 def test_retry_after_rounding():
     limiter = latitude_sandbox.RateLimiter(True, 2.0, retry_after_header=True)
     error = limiter._exceeded(1.23456)  # pylint: disable=protected-access

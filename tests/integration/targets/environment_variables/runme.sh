@@ -19,8 +19,9 @@ if [ -f "${config}" ]; then
     if [ -n "${journal_path}" ]; then journal=(--token-journal "${journal_path}"); fi
 fi
 
+# --exit-when-idle: should this script be killed so that its trap cannot run, the sandbox stops by itself.
 "${python}" ../../../sandbox/latitude_sandbox.py --port 0 --url-file "${workdir}/url" --pid-file "${workdir}/pid" \
-    ${journal[@]+"${journal[@]}"} > /dev/null &
+    --exit-when-idle 600 ${journal[@]+"${journal[@]}"} > /dev/null &
 for _ in $(seq 150); do
     if [ -s "${workdir}/url" ]; then break; fi
     sleep 0.1
