@@ -143,6 +143,18 @@ def _snippet(text, content_type=""):
     return "non-JSON response body: %s" % text[:120]
 
 
+def _body_text(response):
+    """The response body as text, decoded as UTF-8 when the answer names no charset.
+
+    §1: the API sends ``application/vnd.api+json; charset=utf-8``; should a charset be missing (a
+    proxy, another version), JSON is UTF-8 anyway (RFC 8259), and requests would otherwise guess one
+    from the bytes: slow on a long list, and a short body can be guessed wrong.
+    """
+    if response.encoding is None:
+        response.encoding = "utf-8"
+    return response.text
+
+
 def _first_pointer(body_text):
     try:
         errors = json.loads(body_text).get("errors") or []
@@ -276,7 +288,7 @@ class LatitudeClient(object):
             return self._decode(method, path, response)
 
     def _decode(self, method, path, response):
-        text = response.text
+        text = _body_text(response)
         if not text.strip():
             if method in ("POST", "PUT"):
                 raise LatitudeError(
@@ -304,7 +316,7 @@ class LatitudeClient(object):
 
     def _http_error(self, method, path, response, maybe_applied):
         status = response.status_code
-        text = self._redact(response.text)
+        text = self._redact(_body_text(response))
         detail = error_detail(text, response.headers.get("Content-Type", ""))
         message = "Latitude API request %s %s failed with HTTP %s: %s" % (method, path, status, detail)
         if status == 401:

@@ -1038,3 +1038,46 @@ def test_advised_wait_non_json_body():
 def test_advised_wait_skips_malformed_entries(entries):
     # Like error_detail, a malformed entry must not hide a later, usable retry_after.
     assert advised_wait(response(429, {"errors": entries})) == 9.0
+
+
+# --------------------------------------------------------------------------- body decoding
+
+
+def raw_answer(status, raw, content_type="application/vnd.api+json"):
+    """An answer with these bytes, its encoding taken from Content-Type as requests' adapter does."""
+    resp = response(status, text="")
+    resp._content = raw
+    resp.headers["Content-Type"] = content_type
+    resp.encoding = requests.utils.get_encoding_from_headers(resp.headers)
+    return resp
+
+
+@pytest.fixture
+def no_guessing(monkeypatch):
+    """Fail the test if requests is asked to guess a charset from the bytes."""
+    def guess(_self):
+        raise AssertionError("the body's charset was guessed")
+    monkeypatch.setattr(requests.Response, "apparent_encoding", property(guess))
+
+
+def test_body_without_charset_is_read_as_utf8(script, no_guessing):
+    doc = {"data": {"id": "tok_x1ZJrdx5qg4LV", "type": "api_keys", "attributes": {"name": "zürich-ops-é"}}}
+    script.outcomes = [raw_answer(200, json.dumps(doc, ensure_ascii=False).encode("utf-8"))]
+    assert script.outcomes[0].encoding is None
+    client, waits = make_client()
+    assert client.get(ITEM)["data"]["attributes"]["name"] == "zürich-ops-é"
+
+
+def test_error_body_without_charset_is_read_as_utf8(script, no_guessing):
+    err = {"errors": [{"code": "unprocessable_entity", "status": "422", "detail": "Nom déjà utilisé"}]}
+    script.outcomes = [raw_answer(422, json.dumps(err, ensure_ascii=False).encode("utf-8"))]
+    assert script.outcomes[0].encoding is None
+    client, waits = make_client()
+    message = failure(client, "POST").message
+    assert "HTTP 422: Nom déjà utilisé" in message
+
+
+def test_declared_charset_is_kept(script, no_guessing):
+    script.outcomes = [raw_answer(400, "Requête refusée".encode("latin-1"), content_type="text/plain; charset=ISO-8859-1")]
+    client, waits = make_client()
+    assert "Requête refusée" in failure(client, "POST").message
