@@ -667,6 +667,17 @@ def importtime_rows(stderr):
     return rows
 
 
+def own_self_ms(stderr, prefix=COLLECTION_MODULE_UTILS + "."):
+    """Self ms (compile and run, without the imports they make) of the modules whose names start with ``prefix``."""
+    total, seen = 0.0, set()
+    for line in stderr.decode("utf-8", "replace").splitlines():
+        match = re.match(r"import time:\s+(\d+)\s+\|\s+\d+\s+\|\s*(\S+)", line)
+        if match and match.group(2).startswith(prefix) and match.group(2) not in seen:
+            seen.add(match.group(2))
+            total += int(match.group(1)) / 1000.0
+    return total
+
+
 def import_breakdown(rows):
     """Cumulative ms of the imports that tell the two payloads apart (first import of each name)."""
     wanted = ("ansible.module_utils.basic", "requests", COLLECTION_MODULE_UTILS + "._api",
@@ -736,6 +747,7 @@ def startup_analysis(sandbox, ansible, repeats):
                 imports[name][module].append(cumulative)
             if name == "api_key_info":
                 result["requests_children"] = requests_children(rows)
+                imports[name]["own:self"].append(own_self_ms(done.stderr))
         for name, code in snippets.items():
             done = time_command([sys.executable, "-X", "importtime", "-c", code], env)[1]
             runs["import:" + name].append(imports_after_basic(importtime_rows(done.stderr)))
@@ -1080,6 +1092,21 @@ class Report(object):
             return None
         return sum(value for name, value in imports.items() if name.startswith(COLLECTION_MODULE_UTILS)) - imports.get("requests", 0.0)
 
+    def payload_parts(self):
+        """Where an API task's payload spends its time beyond ping's, in words (part 5's table)."""
+        analysis = self.analysis or {}
+        info_i = analysis.get("imports", {}).get("api_key_info", {})
+        utils = self.utils_ms()
+        own = info_i.get("own:self")
+        parts = ["`import requests` %s" % fmt_ms(info_i.get("requests"))]
+        if own is None:
+            parts.append("the collection's module_utils %s" % fmt_ms(utils))
+        else:
+            parts.append("standard-library modules that requests needs too %s" % fmt_ms(utils - own))
+            parts.append("the collection's own module_utils %s" % fmt_ms(own))
+        parts.append("the GET %s (sandbox latency %d ms)" % (fmt_ms(analysis.get("http", {}).get("first_ms")), LATENCY_MS))
+        return ", ".join(parts)
+
     def per_item_extra(self):
         """Median over rounds of the api_key loop's extra milliseconds per item over the ping loop."""
         pairs = zip(self.exec_times("loop_module"), self.exec_times("loop_ping"))
@@ -1163,6 +1190,7 @@ class Report(object):
         utils_ms = sum(value for name, value in info_i.items() if name.startswith(COLLECTION_MODULE_UTILS)) - requests_ms
         basic_diff = info_i.get("ansible.module_utils.basic", 0.0) - ping_i.get("ansible.module_utils.basic", 0.0)
         http_ms = analysis["http"]["first_ms"]
+        own_ms = info_i.get("own:self")
         rest = module_diff - requests_ms - utils_ms - basic_diff - http_ms
         self.add("### Where the difference goes", "",
                  "Measured outside Ansible, median of %d runs each, with the two AnsiballZ payloads kept from a real "
@@ -1182,13 +1210,23 @@ class Report(object):
              fmt_ms(ping_i.get("ansible.module_utils.basic"))),
         ])
         self.add("Only in the api_key_info payload: %s." % (own or "nothing"), "")
+        if own_ms is None:
+            utils_rows = [("...... the collection's module_utils beyond requests (compile from the zip, ipaddress, ...)",
+                           "%.0f" % utils_ms)]
+        else:
+            utils_rows = [
+                ("...... standard-library modules that the collection's module_utils import before `requests` would "
+                 "(ssl, email.utils, ...)", "%.0f" % (utils_ms - own_ms)),
+                ("...... the collection's own module_utils: compiled from the zip and run (self time, -X importtime)",
+                 "%.0f" % own_ms),
+            ]
         self.table(("component of the difference", "ms"), [
             ("one task, api_key_info - ping (Ansible's timing)", "%.0f" % ((info - ping) * 1000.0)),
             ("... on the controller: the rest of the task time (among others, finding the module in the collection "
              "and building its AnsiballZ payload, once per playbook run)", "%.0f" % ((info - ping) * 1000.0 - module_diff)),
             ("... payload run directly, api_key_info - ping", "%.0f" % module_diff),
             ("...... `import requests` (cumulative, -X importtime)", "%.0f" % requests_ms),
-            ("...... the collection's module_utils beyond requests (compile from the zip, ipaddress, ...)", "%.0f" % utils_ms),
+        ] + utils_rows + [
             ("...... ansible.module_utils.basic, difference between the two runs (noise)", "%.0f" % basic_diff),
             ("...... one GET on a new connection (sandbox latency %d ms)" % LATENCY_MS, "%.0f" % http_ms),
             ("...... the rest (module compile, argument spec, planning, JSON result)", "%.0f" % rest),
@@ -1223,16 +1261,16 @@ class Report(object):
                 self.add("- **%s**: %s, target %.2fx: met, but within %d%% of the target, so a busier or slower "
                          "machine may miss it." % (label, fmt_x(value), TARGETS[key], CLOSE_MARGIN * 100))
             if key == "startup":
-                self.add("  The payload itself costs %s more than ping's (see the table in part 5): `import requests` "
-                         "%s, the collection's module_utils %s, the GET %s; the rest of the difference is on the "
+                self.add("  The payload itself costs %s more than ping's: %s; the rest of the difference is on the "
                          "controller. Not changed: see `requests` in every module run, below."
-                         % (fmt_ms(run_ms["run:api_key_info"] - run_ms["run:ping"]) if run_ms else "n/a",
-                            fmt_ms(requests_ms), fmt_ms(self.utils_ms()), fmt_ms(analysis.get("http", {}).get("first_ms"))))
+                         % (fmt_ms(run_ms["run:api_key_info"] - run_ms["run:ping"]) if run_ms else "n/a", self.payload_parts()))
             elif key in ("loop_vs_ping", "loop_vs_uri"):
-                self.add("  Every loop item is a new Python process that imports `requests` (%s) and makes its HTTP "
-                         "call (at least the sandbox's %d ms); a ping does neither, and its task has no arguments to "
-                         "template. Per loop item the module costs %s more than ping. Not changed: see `requests` in "
-                         "every module run, below." % (fmt_ms(requests_ms), LATENCY_MS, fmt_ms(self.per_item_extra())))
+                self.add("  Every loop item is a new Python process that imports `requests` and makes its HTTP call; a "
+                         "ping does neither. Per loop item the module costs %s more than ping; the payload of one API "
+                         "task accounts for %s of that: %s. Not changed: see `requests` in every module run, below."
+                         % (fmt_ms(self.per_item_extra()),
+                            fmt_ms(run_ms["run:api_key_info"] - run_ms["run:ping"]) if run_ms else "n/a",
+                            self.payload_parts()))
             elif key == "role_vs_uri":
                 self.add("  The role runs more tasks than the careful playbook (see the per-task table in part 3), and "
                          "two of them load the collection's filter plugin, which imports `requests` (see below). "
