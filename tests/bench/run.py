@@ -58,7 +58,7 @@ LATENCY_MS = 20
 MIN_ROUNDS = 5
 WRITES_PER_WINDOW = latitude_sandbox.RATE_LIMITS["write"]
 RATE_KEYS = 50
-WINDOW_FACTOR = 1.5
+WINDOW_FACTOR = 1.3
 # Why the collection keeps paying for `import requests` (the findings' last word on the start-up gap).
 REQUESTS_BY_DESIGN = (
     "The collection sends its requests with `requests` by design (one client for every module, with the proxy, "
