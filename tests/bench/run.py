@@ -1291,8 +1291,9 @@ class Report(object):
         if requests_ms is not None and http_client_ms is not None:
             self.add("- **`requests` in every module run** (no target): it is the largest single part of the difference "
                      "between an API task and a ping (%s of %s in part 5); the standard library's `http.client` would "
-                     "cost %s to import. %s" % (fmt_ms(requests_ms), fmt_ms(run_ms["run:api_key_info"] - run_ms["run:ping"]),
-                                               fmt_ms(http_client_ms), REQUESTS_BY_DESIGN))
+                     "cost %s to import. %s"
+                     % (fmt_ms(requests_ms), fmt_ms(run_ms["run:api_key_info"] - run_ms["run:ping"]),
+                        fmt_ms(http_client_ms), REQUESTS_BY_DESIGN))
         cold = self.per_key_cold()
         if cold is not None:
             self.add("- **Cold provisioning** (no target): the role calls api_key once per key to create, and that "

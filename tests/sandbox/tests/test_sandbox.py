@@ -882,7 +882,7 @@ def test_cli_exits_when_idle(tmp_path):
     try:
         url = wait_for(lambda: url_file.exists() and url_file.read_text(), timeout=10).rstrip("\n")
         # Requests keep it alive well past the idle limit ...
-        for _ in range(6):
+        for dummy in range(6):
             assert call(url, "GET", "/_sandbox/health").status == 200
             time.sleep(0.5)
         assert process.poll() is None
