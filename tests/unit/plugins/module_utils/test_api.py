@@ -33,6 +33,7 @@ from ansible_collections.latitudesh.cloud.plugins.module_utils._api import (
     validate_api_url,
     validate_connection,
 )
+from ansible_collections.latitudesh.cloud.tests.unit.plugins.modules.fake_latitude import http_response
 
 TOKEN = "Tk9secret5b1f0c2a7e3d9c4b8a6f1e0d4d063"
 BASE = "https://api.example.test"
@@ -54,17 +55,7 @@ NOT_FOUND = {"errors": [{"code": "not_found", "status": "404", "title": "Error",
 
 def response(status, body=None, headers=None, text=None, content_type="application/vnd.api+json; charset=utf-8"):
     """A real requests.Response with the given status, headers and body."""
-    resp = requests.Response()
-    resp.status_code = status
-    resp.encoding = "utf-8"
-    if text is not None:
-        resp._content = text.encode("utf-8")
-    elif body is not None:
-        resp._content = json.dumps(body).encode("utf-8")
-        resp.headers["Content-Type"] = content_type
-    else:
-        resp._content = b""
-    resp.headers.update(headers or {})
+    resp = http_response(status, body, text=text, headers=headers, content_type=content_type)
     resp.url = BASE + PATH
     return resp
 

@@ -28,7 +28,8 @@ class AnsibleFailJson(Exception):
     """fail_json was called; ``args[0]`` holds the result."""
 
 
-def http_response(status, body=None, text=None, headers=None):
+def http_response(status, body=None, text=None, headers=None, content_type="application/vnd.api+json; charset=utf-8"):
+    """A real requests.Response: ``body`` is sent as JSON (with ``content_type``), ``text`` as is."""
     resp = requests.Response()
     resp.status_code = status
     resp.encoding = "utf-8"
@@ -36,7 +37,7 @@ def http_response(status, body=None, text=None, headers=None):
         resp._content = text.encode("utf-8")
     elif body is not None:
         resp._content = json.dumps(body).encode("utf-8")
-        resp.headers["Content-Type"] = "application/vnd.api+json; charset=utf-8"
+        resp.headers["Content-Type"] = content_type
     else:
         resp._content = b""
     resp.headers.update(headers or {})
