@@ -6,10 +6,10 @@
 """Filters that let the team_api_keys role plan a whole team from one list of its keys.
 
 They reuse the api_key module's own validation and comparison, so the role calls the module
-only for keys that need a change. Documented in api_key_plan.yml and api_key_spec_errors.yml.
+only for keys that need a change. Documented in api_key_plan.yml, api_key_spec_errors.yml and
+api_key_summary.yml. Pure: no request is sent and ``requests`` is never imported.
 """
 
-from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import (
@@ -18,8 +18,13 @@ from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import 
     plan_api_key,
     validate_spec,
 )
+from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store import (
+    TOKEN_SUFFIX,
+    name_problem,
+)
 
-KEY_OPTIONS = ("name", "state", "read_only", "allowed_ips")
+KEY_OPTIONS = ("name", "id", "state", "read_only", "allowed_ips")
+OUTCOMES = ("created", "updated", "rotated", "deleted", "unchanged")
 
 
 def _declared(key):
@@ -29,6 +34,19 @@ def _declared(key):
         # As the module's argument spec does: "no", "false", 0 ... mean false.
         spec["read_only"] = boolean(spec["read_only"])
     return spec
+
+
+def file_name_problem(name, suffix=""):
+    """Why ``name`` + ``suffix`` cannot be a file or directory name of the token directory, or None."""
+    if isinstance(name, str) and name.startswith(".") and name not in (".", ".."):
+        return "starts with '.' (the token directory keeps its lock and records in such files)"
+    problem = name_problem(name)
+    if problem is None and suffix:
+        problem = name_problem(name + suffix)
+        if problem:
+            problem = "gives the file name %r, which %s" % (name + suffix, problem) if len(name) < 40 else (
+                "gives a file name (with %r) that %s" % (suffix, problem))
+    return problem
 
 
 def api_key_spec_errors(teams):
@@ -43,10 +61,16 @@ def api_key_spec_errors(teams):
             errors.append("%s must be a dict with name, auth_token and api_keys." % where)
             continue
         label = team.get("name")
-        if not isinstance(label, str) or not label.strip() or "/" in label or label.startswith("."):
-            errors.append("%s.name must be a non-blank team label without '/' (it names the token directory)." % where)
-        elif label in seen_teams:
-            errors.append("%s.name %r is declared twice." % (where, label))
+        if not isinstance(label, str) or not label.strip():
+            errors.append("%s.name must be a non-blank team label (it names the token directory)." % where)
+        else:
+            problem = file_name_problem(label)
+            if problem:
+                errors.append("%s.name %s %s; it names the team's token directory, so choose a label that is a "
+                              "plain directory name." % (where, _shown(label), problem))
+            elif label in seen_teams:
+                errors.append("%s.name %r is declared twice." % (where, label))
+            where = "%s (team %s)" % (where, _shown(label))
         seen_teams.add(label)
         if not isinstance(team.get("auth_token"), str) or not team["auth_token"].strip():
             errors.append("%s.auth_token must be that team's admin token (a non-blank string)." % where)
@@ -58,18 +82,31 @@ def api_key_spec_errors(teams):
     return errors
 
 
+def _shown(text):
+    """A name for a message: quoted, cut when long, with control characters escaped."""
+    shown = repr(text if len(text) <= 60 else text[:40] + "...")
+    return shown
+
+
 def _key_errors(where, keys):
-    errors, names = [], set()
+    errors, names, ids = [], set(), set()
     for index, key in enumerate(keys):
         at = "%s.api_keys[%d]" % (where, index)
         if not isinstance(key, dict) or not isinstance(key.get("name"), str):
             errors.append("%s.name is required and must be a string." % at)
             continue
-        if "/" in key["name"] or key["name"] in (".", ".."):
-            errors.append("%s.name %r must not contain '/' (it names the token file <team>/<name>.token)." % (at, key["name"]))
-        if key["name"] in names:
-            errors.append("%s.name %r is declared twice in this team." % (at, key["name"]))
-        names.add(key["name"])
+        name = key["name"]
+        problem = file_name_problem(name, TOKEN_SUFFIX)
+        if problem:
+            errors.append("%s.name %s %s; the key's token file is <team>/<name>.token, so choose a name that "
+                          "is a plain file name." % (at, _shown(name), problem))
+        if name in names:
+            errors.append("%s.name %r is declared twice in this team." % (at, name))
+        names.add(name)
+        if key.get("id") is not None:
+            if key["id"] in ids:
+                errors.append("%s.id %r is declared twice in this team." % (at, key["id"]))
+            ids.add(key["id"])
         ips = key.get("allowed_ips")
         if ips is not None and (not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips)):
             errors.append("%s.allowed_ips must be a list of IP addresses or CIDR networks." % at)
@@ -84,37 +121,166 @@ def _key_errors(where, keys):
     return errors
 
 
-def api_key_plan(team_keys, declared, purge=False, auth_token=None):
+def _plan_error_message(exc, team, spec):
+    """Advice that the role can follow, for a planning error of one declared key."""
+    where = "Team %r, key %r" % (team, spec["name"]) if team is not None else "Key %r" % spec["name"]
+    if exc.reason == "duplicate_name":
+        return ("%s: %d API keys in the team have this name (ids: %s), so the name does not tell which one to "
+                "manage. Add `id: <one of these ids>` to this key in team_api_keys_teams (and delete or rename the "
+                "other keys), then run the role again. Nothing was changed."
+                % (where, len(exc.ids), ", ".join(exc.ids)))
+    if exc.reason == "key_in_use":
+        verb = "delete" if spec["state"] == "absent" else "rotate"
+        return ("%s: this is the key that the team's auth_token belongs to (id %s); to %s it would lock the role "
+                "out of the team. Give the team another admin token in team_api_keys_teams, or keep this key's "
+                "state present. Nothing was changed." % (where, exc.ids[0], verb))
+    if exc.reason == "missing_id":
+        return ("%s: no API key with id %s exists in this team. Remove id from the declaration to create a new "
+                "key with this name, or correct the id. Nothing was changed." % (where, spec["id"]))
+    return "%s: %s" % (where, exc)
+
+
+def _file_mode_ok(entry):
+    return str(entry.get("mode", "")).lstrip("0") == "600"
+
+
+def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, token_dir=None, token_files=None,
+                 reissue_missing=False):
     """Split a team's declared keys into those that need the api_key module and those that do not.
 
     ``team_keys`` is ``api_key_info``'s ``api_keys``. Returns ``converge`` (declared keys to pass to
     api_key, each with its ``action``), ``purge`` (undeclared keys to delete, never the key that
-    ``auth_token`` is) and the names per outcome for a summary.
+    ``auth_token`` is), the names per outcome for a summary, and ``errors`` (messages for keys that
+    cannot be planned, naming the team and key). With ``token_dir`` (the team's token directory),
+    each item gets its ``token_path``; with ``token_files`` (``ansible.builtin.find``'s ``files`` of
+    that directory), a declared key that exists without a token file is listed in ``missing_tokens``
+    and converged with action ``check_token`` (the api_key task then warns), or ``reissue`` (rotated
+    into the file) when ``reissue_missing`` is true; ``fix_modes`` lists the token files of declared
+    keys whose mode is not 0600 and ``symlinks`` those that are symlinks.
     """
-    result = dict(converge=[], purge=[], created=[], updated=[], rotated=[], deleted=[], unchanged=[])
-    for key in declared or []:
+    result = dict(converge=[], purge=[], errors=[], missing_tokens=[], fix_modes=[], symlinks=[])
+    for outcome in OUTCOMES:
+        result[outcome] = []
+    files = _files_by_name(token_files)
+    declared = declared or []
+    for key in declared:
         spec = _declared(key)
         try:
             plan = plan_api_key(team_keys, spec, auth_token)
         except PlanError as exc:
-            raise AnsibleFilterError(str(exc))
-        kinds = [action for action, _attributes in plan.actions]
+            result["errors"].append(_plan_error_message(exc, team, spec))
+            continue
+        item = dict(spec)
+        if token_dir is not None:
+            item["token_path"] = "%s/%s%s" % (token_dir, spec["name"], TOKEN_SUFFIX)
+            _file_checks(result, files.get(spec["name"] + TOKEN_SUFFIX), item)
+        kinds = plan.action_names
+        if not kinds and token_files is not None and plan.before is not None and spec["state"] != "absent" \
+                and spec["name"] + TOKEN_SUFFIX not in files:
+            result["missing_tokens"].append(spec["name"])
+            if reissue_missing and not in_use(plan.before, auth_token):
+                result["rotated"].append(spec["name"])
+                result["converge"].append(dict(item, state="regenerated", action="reissue"))
+            else:
+                result["unchanged"].append(spec["name"])
+                result["converge"].append(dict(item, action="check_token"))
+            continue
         if not kinds:
             result["unchanged"].append(spec["name"])
             continue
         outcome = {"create": "created", "rotate": "rotated", "delete": "deleted"}
         action = next((kind for kind in ("create", "rotate", "delete") if kind in kinds), "update")
         result[outcome.get(action, "updated")].append(spec["name"])
-        result["converge"].append(dict(spec, action=action))
+        result["converge"].append(dict(item, action=action))
     if purge:
-        wanted = set(key.get("name") for key in declared or [])
+        wanted = set(key.get("name") for key in declared)
+        matched = _matched_ids(team_keys, declared)
         for key in team_keys:
-            if key["name"] not in wanted and not in_use(key, auth_token):
-                result["purge"].append({"id": key["id"], "name": key["name"]})
-                result["deleted"].append(key["name"])
+            if key["id"] in matched or in_use(key, auth_token):
+                continue
+            item = {"id": key["id"], "name": key["name"], "token_path": None}
+            # A purged key's file is removed only when no declared key owns that file name.
+            if token_dir is not None and key["name"] not in wanted and file_name_problem(key["name"], TOKEN_SUFFIX) is None:
+                item["token_path"] = "%s/%s%s" % (token_dir, key["name"], TOKEN_SUFFIX)
+            result["purge"].append(item)
+            result["deleted"].append(key["name"])
     return result
+
+
+def _matched_ids(team_keys, declared):
+    """Ids of the keys that declarations manage: by id when one is given, else every key of that name."""
+    matched = set()
+    for key in declared:
+        if key.get("id") is not None:
+            matched.add(key["id"])
+        else:
+            matched.update(found["id"] for found in team_keys if found["name"] == key.get("name"))
+    return matched
+
+
+def _files_by_name(token_files):
+    files = {}
+    for entry in token_files or []:
+        path = entry.get("path") if isinstance(entry, dict) else None
+        if isinstance(path, str):
+            files[path.rsplit("/", 1)[-1]] = entry
+    return files
+
+
+def _file_checks(result, entry, item):
+    if entry is None:
+        return
+    if entry.get("islnk"):
+        result["symlinks"].append(item["token_path"])
+    elif not _file_mode_ok(entry):
+        result["fix_modes"].append(item["token_path"])
+
+
+def api_key_summary(plan, converged=None, purged=None, check_mode=False):
+    """What a team's run did, from the api_key task results (not from the plan).
+
+    ``converged`` and ``purged`` are the registered results of the converge and purge loops
+    (``{"results": [...]}``); a task that did not run (skipped, or failed before it) reports nothing.
+    """
+    summary = dict((outcome, []) for outcome in OUTCOMES)
+    summary["failed"] = []
+    touched = set()
+    for result in _results(converged) + _results(purged):
+        item = result.get("item") or {}
+        name = item.get("name")
+        touched.add(name)
+        if result.get("failed"):
+            summary["failed"].append(name)
+            continue
+        actions = result.get("actions") or []
+        if "create" in actions:
+            summary["created"].append(name)
+        elif "rotate" in actions:
+            summary["rotated"].append(name)
+        elif "delete" in actions:
+            summary["deleted"].append(name)
+        elif "update" in actions:
+            summary["updated"].append(name)
+        elif not result.get("skipped"):
+            summary["unchanged"].append(name)
+    for name in (plan or {}).get("unchanged", []):
+        if name not in touched:
+            summary["unchanged"].append(name)
+    if check_mode:
+        summary["note"] = "check mode: a prediction of what a real run would do; nothing was changed"
+    return summary
+
+
+def _results(registered):
+    if not isinstance(registered, dict):
+        return []
+    return [result for result in registered.get("results") or [] if isinstance(result, dict)]
 
 
 class FilterModule(object):
     def filters(self):
-        return {"api_key_plan": api_key_plan, "api_key_spec_errors": api_key_spec_errors}
+        return {
+            "api_key_plan": api_key_plan,
+            "api_key_spec_errors": api_key_spec_errors,
+            "api_key_summary": api_key_summary,
+        }

@@ -27,11 +27,15 @@ class PlanError(Exception):
     """The wanted state cannot be reached from what the API holds; the message says why and what to do.
 
     ``changed`` is true when the API's state did (or may have) changed before the failure.
+    ``reason`` names the kind of problem (``duplicate_name``, ``key_in_use``, ``missing_id``) for
+    callers such as the role's planning filter that phrase their own advice; None otherwise.
     """
 
-    def __init__(self, message, changed=False):
+    def __init__(self, message, changed=False, reason=None, ids=()):
         super(PlanError, self).__init__(message)
         self.changed = changed
+        self.reason = reason
+        self.ids = list(ids)
 
 
 def normalize_api_key(resource):
@@ -111,7 +115,8 @@ def find_api_key(keys, key_id=None, name=None):
         raise PlanError(
             "%d API keys are named %r (ids: %s), so the name does not tell which one to manage. "
             "Give id to choose one; nothing was changed."
-            % (len(matches), name, ", ".join(key["id"] for key in matches))
+            % (len(matches), name, ", ".join(key["id"] for key in matches)),
+            reason="duplicate_name", ids=[key["id"] for key in matches],
         )
     return matches[0] if matches else None
 
@@ -151,6 +156,11 @@ class Plan(object):
     def changed(self):
         return bool(self.actions)
 
+    @property
+    def action_names(self):
+        """The kinds of request the plan sends, in order: ``create``, ``update``, ``rotate``, ``delete``."""
+        return [action for action, _attributes in self.actions]
+
     def diff(self):
         return {"before": _diff_view(self.before), "after": _diff_view(self.after)}
 
@@ -173,7 +183,8 @@ def plan_api_key(keys, spec, auth_token=None):
         if key_id is not None:
             raise PlanError(
                 "No API key with id %s exists in this token's team, so it cannot be %s. To create "
-                "a new key, give name without id." % (key_id, "updated" if state == "present" else "rotated")
+                "a new key, give name without id." % (key_id, "updated" if state == "present" else "rotated"),
+                reason="missing_id", ids=[key_id],
             )
         attributes = {"name": name}
         for option in ("read_only", "allowed_ips"):
@@ -192,7 +203,8 @@ def plan_api_key(keys, spec, auth_token=None):
         raise PlanError(
             "The API key %s (%s) is the key that auth_token belongs to: to %s it would lock this "
             "token out of the API (and any later task that uses it). Use another team admin token, "
-            "or set force=true if that is what you want." % (current["id"], current["name"], verb)
+            "or set force=true if that is what you want." % (current["id"], current["name"], verb),
+            reason="key_in_use", ids=[current["id"]],
         )
 
     if state == "absent":

@@ -12,7 +12,9 @@ description:
   - Makes a Latitude.sh API key of the token's team match what the task declares.
   - Reads the team's keys once, plans the changes, then sends only what differs
     (C(POST) to create, C(PATCH) to change settings, C(PUT) to rotate, C(DELETE) to remove).
-  - The new token is returned once, in RV(token), and only when a key was created or rotated.
+  - The new token is shown by the API only once. With O(token_path), the task writes it to a file on the
+    controller itself (atomically, mode C(0600)) and never returns it, so the task needs no C(no_log)
+    and its diff stays visible. Without O(token_path), the token is returned in RV(token).
 author:
   - latitudesh.cloud developers (@latitudesh-cloud)
 extends_documentation_fragment:
@@ -71,8 +73,44 @@ options:
       - The key in use is recognised by its C(token_last_slice), the last five characters of O(auth_token).
     type: bool
     default: false
+  token_path:
+    description:
+      - Where to write the new token B(on the Ansible controller) when the task creates or rotates the key.
+        A relative path is relative to the playbook's directory; C(~) is expanded.
+      - The file is written atomically (a temporary file in the same directory, flushed to disk, then
+        renamed over the destination), with mode C(0600); missing parent directories are created with
+        mode C(0700). A symlink at O(token_path) is replaced, never written through.
+      - B(Before any write request), the destination is checked: no NUL or control characters, each path
+        component at most 255 bytes, and its directory can be created and written (a probe file is
+        written and removed). If not, the task fails naming the path and the reason, and nothing is sent.
+      - From the list request to the written file, the task holds an exclusive lock on the directory
+        (the file C(.latitudesh.lock) in it): two runs on one machine that write into the same directory
+        cannot both create the same key. Each written token is recorded, with its key's id, name,
+        C(token_last_slice) and the time it was issued, in C(.latitudesh-tokens.json) in the same directory.
+      - If the token cannot be written after a create, the key is deleted again and the task fails saying
+        nothing changed (or, when that delete fails too, naming the key's id and what to do). After a rotate,
+        which cannot be undone, the task fails saying that the key was rotated and how to obtain a new token.
+      - With O(state=absent), a key that is deleted, or already gone, has its token file at O(token_path) removed.
+      - With O(state=present), a key that exists while O(token_path) does not gets a warning: the API cannot
+        show its token again, so rotate it (O(state=regenerated)) to issue a new one into the file.
+      - In check mode nothing is written or created; the destination is still checked, and a destination
+        that a real run could not write fails the task.
+      - The result then has RV(token_path) and no RV(token).
+    type: path
+  token_vault_password:
+    description:
+      - Encrypt the token file with Ansible Vault using this password; read it with C(ansible-vault view).
+      - The token is encrypted in memory: it is never on disk in plain text, not even for a moment.
+      - Only with O(token_path).
+    type: str
 notes:
-  - Register the result with C(no_log=true) on every task that may return RV(token).
+  - Without O(token_path), register the result with C(no_log=true) on every task that may return RV(token).
+  - O(token_path) and O(token_vault_password) are handled on the controller by the collection's action plugin
+    of the same name; the HTTP requests are sent by the module where the task runs.
+  - Two runs on different machines can still both create a key of the same name: the API has no idempotency
+    key and the lock is local to one machine.
+  - An interrupt (Ctrl-C) can lose at most the token of the one request in flight; once the answer arrived,
+    the file is written before the interrupt takes effect.
   - If a create or rotate request gets no usable answer, the module never sends it again; it checks
     what the API holds and tells you to run the task with O(state=regenerated) to obtain a token.
 seealso:
@@ -96,6 +134,12 @@ EXAMPLES = r"""
     mode: "0600"
   when: ci_key.token is defined
   no_log: true
+
+- name: Create the deploy key; the task itself writes its token on the controller (no no_log needed)
+  latitudesh.cloud.api_key:
+    name: deployer
+    token_path: "{{ playbook_dir }}/credentials/deployer.token"
+    token_vault_password: "{{ vault_token_files_password }}"
 
 - name: Make the monitoring key read-only, all connection settings from module_defaults
   module_defaults:
@@ -175,9 +219,35 @@ api_key:
 token:
   description:
     - The key's new token. The API shows a token only once, so store it now.
-  returned: when a key was created or rotated (not in check mode)
+  returned: when a key was created or rotated (not in check mode) and O(token_path) is not given
   type: str
   sample: 54ebfcfa2ad7f9fe0d4e081306554174d063
+token_path:
+  description:
+    - The absolute path of the token file on the controller.
+  returned: when O(token_path) is given
+  type: str
+  sample: /home/ops/credentials/deployer.token
+token_written:
+  description:
+    - Whether this run wrote a new token to RV(token_path) (the key was created or rotated).
+  returned: when O(token_path) is given
+  type: bool
+  sample: true
+token_removed:
+  description:
+    - Whether this run removed the token file at RV(token_path) (the key is deleted or was already gone).
+  returned: when O(token_path) is given and O(state=absent)
+  type: bool
+  sample: false
+actions:
+  description:
+    - The requests that changed the key, in order; in check mode, the ones a real run would send.
+    - V(create), V(update) (settings), V(rotate) and V(delete). V([]) when nothing changed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["update", "rotate"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -205,9 +275,18 @@ def main():
         read_only=dict(type="bool"),
         allowed_ips=dict(type="list", elements="str"),
         force=dict(type="bool", default=False),
+        token_path=dict(type="path"),
+        token_vault_password=dict(type="str", no_log=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_one_of=[["id", "name"]], supports_check_mode=True)
     spec = module.params
+    if spec["token_path"] is not None or spec["token_vault_password"] is not None:
+        # The action plugin of the same name handles both on the controller and never passes them on.
+        module.fail_json(msg=(
+            "token_path and token_vault_password are handled on the controller by the latitudesh.cloud.api_key "
+            "action plugin, which did not run for this task; nothing was sent. Call the module by its name "
+            "latitudesh.cloud.api_key, or leave both options out and store the returned token yourself with no_log: true."
+        ))
     errors = validate_spec(spec)
     if errors:
         module.fail_json(msg=" ".join(errors))
@@ -222,7 +301,7 @@ def main():
     except (LatitudeError, PlanError) as exc:
         module.fail_json(msg=str(exc), changed=getattr(exc, "changed", False))
 
-    result = dict(changed=plan.changed, api_key=api_key or {})
+    result = dict(changed=plan.changed, api_key=api_key or {}, actions=plan.action_names)
     if module._diff:
         result["diff"] = plan.diff()
     if token:

@@ -1,0 +1,185 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) latitudesh.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Controller side of latitudesh.cloud.api_key: custody of the new token (option token_path).
+
+The module sends every HTTP request, where the task runs; this plugin only checks the destination
+before any request, holds the directory lock from the module's list request to the written file,
+writes the file (Vault-encrypted when asked) and takes the token out of the result. Documented in
+the module.
+"""
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_bytes, to_text
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store import (
+    DirectoryLock,
+    TokenStoreError,
+    check_destination,
+    path_problem,
+    remove_token_file,
+    signals_deferred,
+    update_manifest,
+    utc_now,
+    write_token_file,
+)
+
+MODULE = "latitudesh.cloud.api_key"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = dict(self._task.args)
+        token_path = args.pop("token_path", None)
+        password = args.pop("token_vault_password", None)
+        if token_path is None:
+            if password is not None:
+                raise AnsibleActionFail("token_vault_password needs token_path: give the file to encrypt the token "
+                                        "into, or leave token_vault_password out.")
+            result.update(self._run_module(args, task_vars))
+            return result
+        if password is not None and (not isinstance(password, str) or not password):
+            raise AnsibleActionFail("token_vault_password must be a non-empty string (the Ansible Vault password "
+                                    "for the token file).")
+        path = self._destination(token_path)
+        try:
+            check_destination(path, create=not self._task.check_mode)
+        except TokenStoreError as exc:
+            raise AnsibleActionFail("%s. Nothing was sent to the API: fix token_path and run the task again." % exc)
+
+        if self._task.check_mode:
+            result.update(self._run_module(args, task_vars))
+            return self._finish(result, path, args, written=False)
+        try:
+            with DirectoryLock(os.path.dirname(path)):
+                result.update(self._run_module(args, task_vars))
+                token = result.pop("token", None)
+                if token:
+                    return self._keep(result, path, token, password, args, task_vars)
+                return self._finish(result, path, args, written=False)
+        except TokenStoreError as exc:
+            raise AnsibleActionFail("%s." % exc)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _run_module(self, args, task_vars):
+        return self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+
+    def _destination(self, token_path):
+        if not isinstance(token_path, str):
+            raise AnsibleActionFail("token_path must be a path (a string), got %s." % type(token_path).__name__)
+        problem = path_problem(token_path)
+        if problem:
+            raise AnsibleActionFail("%s. Nothing was sent to the API: fix token_path and run the task again." % problem)
+        path = os.path.expanduser(token_path)
+        if not os.path.isabs(path):
+            path = os.path.join(self._loader.get_basedir(), path)
+        return os.path.normpath(path)
+
+    def _keep(self, result, path, token, password, args, task_vars):
+        """Write the token received from the module, or undo/explain; the token never leaves this method."""
+        data = to_bytes(token, errors="surrogate_or_strict")
+        if password is not None:
+            data = _vault_encrypt(data, password)
+        api_key = result.get("api_key") or {}
+        try:
+            with signals_deferred():
+                write_token_file(path, data)
+        except TokenStoreError as exc:
+            return self._write_failed(result, path, str(exc), args, task_vars)
+        result["token_path"] = path
+        result["token_written"] = True
+        try:
+            update_manifest(os.path.dirname(path), os.path.basename(path), {
+                "id": api_key.get("id"), "name": api_key.get("name"),
+                "token_last_slice": api_key.get("token_last_slice"), "issued_at": utc_now(),
+            })
+        except TokenStoreError as exc:
+            self._warn(result, "The token was written to %s, but its issue time could not be recorded in the "
+                               "directory's .latitudesh-tokens.json (%s): its age will be unknown." % (path, exc))
+        return result
+
+    def _write_failed(self, result, path, reason, args, task_vars):
+        api_key = result.get("api_key") or {}
+        key_id, name = api_key.get("id"), api_key.get("name")
+        result.update(failed=True, token_path=path, token_written=False)
+        if "create" in (result.get("actions") or []):
+            undo = self._run_module(_delete_args(args, key_id), task_vars)
+            if not undo.get("failed"):
+                result.update(changed=False, api_key={}, msg=(
+                    "The key %r was created (id %s), but its token could not be written to %s: %s. The key was "
+                    "deleted again, so nothing changed: fix the destination (free space, permissions), then run "
+                    "the task again." % (name, key_id, path, reason)))
+                return result
+            result.update(changed=True, msg=(
+                "The key %r was created (id %s), but its token could not be written to %s: %s. Deleting the key "
+                "again failed too (%s), so it exists without a usable token: delete it (latitudesh.cloud.api_key "
+                "with id=%s and state=absent), or once the destination is writable run this task with "
+                "state=regenerated and id=%s to issue a new token into %s."
+                % (name, key_id, path, reason, to_text(undo.get("msg", "unknown error")).rstrip("."), key_id,
+                   key_id, path)))
+            return result
+        try:
+            old_file = "its old token file was removed" if remove_token_file(path) else "there was no old token file"
+        except TokenStoreError:
+            old_file = "the file still holds the old token, which no longer works"
+        result.update(changed=True, msg=(
+            "The key %r (id %s) was rotated, so its old token no longer works, but the new token could not be "
+            "written to %s: %s (%s). Fix the destination (free space, permissions), then run the task again "
+            "with state=regenerated to issue a new token into %s." % (name, key_id, path, reason, old_file, path)))
+        return result
+
+    def _finish(self, result, path, args, written):
+        """Report the token file of a task that received no token: remove it after a delete, warn if missing."""
+        result["token_path"] = path
+        result["token_written"] = written
+        if result.get("failed"):
+            return result
+        state = args.get("state") or "present"
+        if state == "absent":
+            removed = False
+            if self._task.check_mode:
+                removed = os.path.lexists(path)
+            else:
+                try:
+                    removed = remove_token_file(path)
+                    update_manifest(os.path.dirname(path), os.path.basename(path), None)
+                except TokenStoreError as exc:
+                    result.update(failed=True, msg="The key is gone from the API, but %s. Remove the file by hand; "
+                                                   "the token in it no longer works." % exc)
+                    return result
+            result["token_removed"] = removed
+            result["changed"] = bool(result.get("changed") or removed)
+        elif result.get("api_key", {}).get("id") and "create" not in (result.get("actions") or []) \
+                and not os.path.lexists(path):
+            self._warn(result, "The key %r (id %s) exists but its token file %s does not: the API shows a token "
+                               "only once, so rotate the key (state=regenerated) to issue a new token into the file."
+                       % (result["api_key"].get("name"), result["api_key"]["id"], path))
+        return result
+
+    @staticmethod
+    def _warn(result, message):
+        result.setdefault("warnings", []).append(message)
+
+
+def _delete_args(args, key_id):
+    """The module arguments that delete the key just created (same connection, by id)."""
+    undo = dict((name, value) for name, value in args.items()
+                if name not in ("name", "read_only", "allowed_ips", "state", "force", "id"))
+    undo.update(id=key_id, state="absent", force=True)
+    return undo
+
+
+def _vault_encrypt(data, password):
+    from ansible.parsing.vault import VaultLib, VaultSecret  # only when asked: keeps the plain path light
+
+    vault = VaultLib([("default", VaultSecret(to_bytes(password, errors="surrogate_or_strict")))])
+    return vault.encrypt(data)

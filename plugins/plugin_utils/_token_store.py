@@ -1,0 +1,304 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) latitudesh.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Token files on the controller: path checks, the directory lock, atomic writes and the issue record.
+
+Used by the ``api_key`` action plugin (which writes and removes token files) and by the role's
+filters (which check declared names before any request). Imports nothing from ``requests``.
+Private to the collection: the names here may change without notice.
+"""
+
+import contextlib
+import datetime
+import errno
+import fcntl
+import json
+import os
+import signal
+import tempfile
+import time
+
+LOCK_NAME = ".latitudesh.lock"
+MANIFEST_NAME = ".latitudesh-tokens.json"
+TOKEN_SUFFIX = ".token"
+NAME_MAX = 255  # bytes in one path component, on every file system Ansible runs on
+PATH_MAX = 4095
+LOCK_WAIT = 600.0  # seconds; a holder finishes one api_key task, which is bounded by its own timeouts
+PROBE_SIZE = 4096  # larger than any token file, Vault-encrypted or not
+
+
+class TokenStoreError(Exception):
+    """A token file cannot be checked, locked, written or removed; the message names the path."""
+
+
+def name_problem(name):
+    """Why ``name`` cannot be one path component (a file or directory name), or None."""
+    if not isinstance(name, str) or name == "":
+        return "is empty"
+    if "\x00" in name:
+        return "contains a NUL character"
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        return "contains a control character (such as a newline or a tab)"
+    if "/" in name:
+        return "contains '/'"
+    if name in (".", ".."):
+        return "is %r, which names a directory, not a file" % name
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > NAME_MAX:
+        return "is %d bytes long in UTF-8; a file name may have at most %d bytes" % (size, NAME_MAX)
+    return None
+
+
+def path_problem(path):
+    """Why ``path`` cannot be a token file's path, judged from the string alone; None when it can."""
+    if not isinstance(path, str) or not path.strip():
+        return "token_path must be a non-empty path to a file"
+    if "\x00" in path:
+        return "token_path contains a NUL character"
+    if any(ord(char) < 32 or ord(char) == 127 for char in path):
+        return "token_path contains a control character (such as a newline or a tab)"
+    if path.endswith("/"):
+        return "token_path %s ends with '/': give the path of a file, not of a directory" % path
+    if len(path.encode("utf-8", "surrogatepass")) > PATH_MAX:
+        return "token_path is longer than %d bytes" % PATH_MAX
+    for part in path.split("/"):
+        if part:
+            size = len(part.encode("utf-8", "surrogatepass"))
+            if size > NAME_MAX:
+                return "token_path has a component of %d bytes (%s...); a file or directory name may have at most " \
+                       "%d bytes" % (size, part[:24], NAME_MAX)
+    if os.path.basename(path) in (".", ".."):
+        return "token_path %s names a directory, not a file" % path
+    return None
+
+
+def _nearest_existing(directory):
+    while not os.path.lexists(directory):
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return directory
+
+
+def _reason(exc):
+    return exc.strerror or errno.errorcode.get(exc.errno, str(exc))
+
+
+def check_destination(path, create):
+    """Check that ``path`` (absolute) can be written; with ``create``, make its directory (0700) and probe it.
+
+    Raises TokenStoreError with the reason. Without ``create`` (check mode) nothing is written.
+    """
+    directory = os.path.dirname(path)
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise TokenStoreError("token_path %s is a directory; give the path of the token file in it" % path)
+    existing = _nearest_existing(directory)
+    if not os.path.isdir(existing):
+        raise TokenStoreError(
+            "the directory of token_path %s cannot be created: %s exists and is not a directory" % (path, existing))
+    if not create:
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise TokenStoreError("the directory %s is not writable, so token_path %s could not be written" % (
+                existing, path))
+        return
+    try:
+        make_private_dirs(directory)
+    except OSError as exc:
+        raise TokenStoreError("the directory of token_path %s cannot be created: %s" % (path, _reason(exc)))
+    probe = None
+    try:
+        handle, probe = tempfile.mkstemp(dir=directory, prefix=".latitudesh-probe-")
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(b"\0" * PROBE_SIZE)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except OSError as exc:
+        raise TokenStoreError("the directory %s cannot hold token_path %s: %s" % (directory, path, _reason(exc)))
+    finally:
+        if probe is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+
+
+def make_private_dirs(directory):
+    """Create ``directory`` and missing parents with mode 0700 (existing ones are left as they are)."""
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
+        else:
+            os.chmod(path, 0o700)  # the umask may have taken bits away, never added: make it exact
+
+
+class DirectoryLock(object):
+    """An exclusive ``flock`` on ``<directory>/.latitudesh.lock``, waited for up to ``wait`` seconds.
+
+    The kernel releases it when the holder exits, however it exits; the file itself stays.
+    """
+
+    def __init__(self, directory, wait=LOCK_WAIT, sleep=time.sleep, clock=time.monotonic):
+        self.path = os.path.join(directory, LOCK_NAME)
+        self.wait = wait
+        self._sleep = sleep
+        self._clock = clock
+        self._fd = None
+
+    def __enter__(self):
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            self._fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            raise TokenStoreError("cannot open the lock file %s: %s" % (self.path, _reason(exc)))
+        deadline = self._clock() + self.wait
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    self._close()
+                    raise TokenStoreError("cannot lock %s: %s" % (self.path, _reason(exc)))
+                if self._clock() >= deadline:
+                    holder = self._holder()
+                    self._close()
+                    raise TokenStoreError(
+                        "another run (%s) has held the lock %s for more than %d s; nothing was sent. Wait for it "
+                        "to finish, or stop it, then run the task again" % (holder, self.path, self.wait))
+                self._sleep(0.1)
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, ("%d\n" % os.getpid()).encode("ascii"))
+        return self
+
+    def _holder(self):
+        try:
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            pid = os.read(self._fd, 32).decode("ascii", "replace").strip()
+        except OSError:
+            pid = ""
+        return "process %s" % pid if pid.isdigit() else "another process"
+
+    def _close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __exit__(self, *exc_info):
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._close()
+
+
+@contextlib.contextmanager
+def signals_deferred(signals=(signal.SIGINT, signal.SIGTERM)):
+    """Hold SIGINT and SIGTERM back while a received token is being written; deliver them afterwards.
+
+    Signal handlers can only be changed in the main thread; elsewhere this does nothing.
+    """
+    received = []
+    previous = {}
+    try:
+        for number in signals:
+            previous[number] = signal.signal(number, lambda signum, _frame: received.append(signum))
+    except ValueError:  # not the main thread
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        previous = {}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for number in received[:1]:
+            os.kill(os.getpid(), number)
+
+
+def _write_atomic(path, data):
+    """Write ``data`` to a temporary file beside ``path`` (0600), flush it to disk, rename it over ``path``."""
+    directory = os.path.dirname(path)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".latitudesh-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)  # replaces a symlink at path, never writes through it
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    _sync_directory(directory)
+
+
+def _sync_directory(directory):
+    with contextlib.suppress(OSError):
+        handle = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+def write_token_file(path, data):
+    """Write a token file atomically; raise TokenStoreError with the reason (never the content)."""
+    try:
+        _write_atomic(path, data)
+    except OSError as exc:
+        raise TokenStoreError(_reason(exc))
+
+
+def remove_token_file(path):
+    """Remove the token file at ``path``; True when one was removed."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise TokenStoreError("cannot remove the token file %s: %s" % (path, _reason(exc)))
+    _sync_directory(os.path.dirname(path))
+    return True
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def read_manifest(directory):
+    """The issue record of a token directory: ``{file name: {id, name, token_last_slice, issued_at}}``."""
+    try:
+        with open(os.path.join(directory, MANIFEST_NAME), encoding="utf-8") as stream:
+            doc = json.load(stream)
+    except (OSError, ValueError):
+        return {}
+    tokens = doc.get("tokens") if isinstance(doc, dict) else None
+    return dict((name, entry) for name, entry in (tokens or {}).items() if isinstance(entry, dict))
+
+
+def update_manifest(directory, file_name, entry):
+    """Record (``entry``) or forget (None) the token in ``file_name``; call it while holding the lock."""
+    tokens = read_manifest(directory)
+    if entry is None:
+        if file_name not in tokens:
+            return
+        tokens.pop(file_name)
+    else:
+        tokens[file_name] = entry
+    text = json.dumps({"version": 1, "tokens": tokens}, indent=2, sort_keys=True) + "\n"
+    try:
+        _write_atomic(os.path.join(directory, MANIFEST_NAME), text.encode("utf-8"))
+    except OSError as exc:
+        raise TokenStoreError(_reason(exc))
