@@ -161,7 +161,8 @@ class ActionModule(ActionBase):
         elif result.get("api_key", {}).get("id") and "create" not in (result.get("actions") or []) \
                 and not os.path.lexists(path):
             self._warn(result, "The key %r (id %s) exists but its token file %s does not: the API shows a token "
-                               "only once, so rotate the key (state=regenerated) to issue a new token into the file."
+                               "only once, so rotate the key to issue a new token into the file (state=regenerated; in the "
+                               "team_api_keys role, team_api_keys_reissue_missing_tokens: true)."
                        % (result["api_key"].get("name"), result["api_key"]["id"], path))
         return result
 

@@ -1,0 +1,431 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) latitudesh.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Token custody: a new token is written by the task that receives it, or the change is undone.
+
+Each case runs ansible-playbook against its own sandbox and token directory. Where a case needs a
+disk that fills up, it mounts a small tmpfs (the tests run as root in CI); where it needs a run to
+be caught in the middle, the sandbox delays the request and the test acts on the file system while
+the request is in flight.
+"""
+
+import contextlib
+import os
+import re
+import signal
+import stat
+import subprocess
+import threading
+import time
+
+import pytest
+import yaml
+
+from harness import API, ITEM, Job, SandboxProcess, api_request, assert_no_traceback, build_play, job_result, run_jobs
+
+pytestmark = pytest.mark.fault
+
+KEY = "latitudesh.cloud.api_key"
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def writes(log):
+    return [entry for entry in log if entry["method"] in WRITES]
+
+
+def read(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def mode(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def authenticates(sandbox, token):
+    status, _body = api_request(sandbox, "GET", API, token)
+    return status == 200
+
+
+@contextlib.contextmanager
+def small_filesystem(path, size="64k"):
+    """A tmpfs of ``size`` at ``path``: a disk that root cannot write past."""
+    os.makedirs(path)
+    if os.geteuid() != 0:
+        pytest.fail("this case mounts a small tmpfs and needs root (CI runs as root)")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs", path],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    assert proc.returncode == 0, "mount -t tmpfs failed: %s" % proc.stdout.decode("utf-8", "replace")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", path], check=False)
+
+
+def fill(directory):
+    """Fill the file system of ``directory`` until it is full (ENOSPC)."""
+    with open(os.path.join(directory, "filler"), "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+                handle.flush()
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            handle.close()
+
+
+def wait_for(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+
+
+def role_play(token_dir, teams, purge=False, vault=None, reissue=False, api_timeout=10):
+    role_vars = {
+        "team_api_keys_token_dir": token_dir,
+        "team_api_keys_purge": purge,
+        "team_api_keys_reissue_missing_tokens": reissue,
+        "team_api_keys_teams": [
+            {"name": team, "auth_token": "{{ lookup('env', 'LATITUDESH_AUTH_TOKEN') }}", "api_keys": keys}
+            for team, keys in teams
+        ],
+    }
+    if vault:
+        role_vars["team_api_keys_vault_password"] = "{{ lookup('env', 'VAULT_PASSWORD') }}"
+    play = build_play([], api_url="{{ lookup('env', 'LATITUDESH_API_URL') }}", api_timeout=api_timeout)[0]
+    play.pop("tasks")
+    play["roles"] = [{"role": "latitudesh.cloud.team_api_keys", "vars": role_vars}]
+    return yaml.safe_dump([play], sort_keys=False, width=1000)
+
+
+@pytest.fixture
+def token_dir(tmp_path, artifacts):
+    path = str(tmp_path / "credentials")
+    artifacts.add_token_dir(path)
+    return path
+
+
+def key_task(name, token_path, **args):
+    args.update(name=name, token_path=token_path)
+    return {"name": "case", KEY: args, "ignore_errors": True}
+
+
+# --------------------------------------------------------------------------- before any request
+
+
+def test_unwritable_destinations_are_refused_before_any_request(sandbox, control, run_play, tmp_path):
+    """A file where the directory should be, and a full disk: the task fails naming the path; 0 requests."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file, not a directory\n")
+    with small_filesystem(str(tmp_path / "full")) as full:
+        fill(full)
+        run = run_play([
+            dict(key_task("c1", str(blocker / "c1.token")), name="file in the way"),
+            dict(key_task("c2", os.path.join(full, "team", "c2.token")), name="disk full, new directory"),
+            dict(key_task("c3", os.path.join(full, "c3.token")), name="disk full"),
+        ])
+    assert_no_traceback(run)
+    for task, reason in (("file in the way", "is not a directory"), ("disk full, new directory", "No space left"),
+                         ("disk full", "No space left")):
+        result = run.task(task)
+        assert result["status"] == "failed", run.describe()
+        assert reason in result["result"]["msg"] and "Nothing was sent" in result["result"]["msg"], result
+    assert control.log() == [], "a request was sent for a destination that cannot be written"
+
+
+def test_check_mode_checks_the_destination_and_creates_nothing(sandbox, control, run_play, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    target = tmp_path / "new" / "deeper" / "k.token"
+    run = run_play([
+        dict(key_task("k", str(target)), name="would write"),
+        dict(key_task("k", str(blocker / "k.token")), name="would fail"),
+    ], check=True)
+    assert run.task("would write")["status"] == "changed", run.describe()
+    assert run.task("would write")["result"]["token_written"] is False
+    assert not (tmp_path / "new").exists(), "check mode created the token directory"
+    assert run.task("would fail")["status"] == "failed", run.describe()
+    assert writes(control.log()) == []
+    assert sandbox.keys_named("k") == []
+
+
+# --------------------------------------------------------------------------- a write that fails after the API answered
+
+
+def run_in_background(run_play, tasks, **kwargs):
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("run", run_play(tasks, **kwargs)))
+    thread.start()
+    return thread, box
+
+
+def test_token_that_cannot_be_written_after_a_create_deletes_the_key_again(sandbox, control, run_play, tmp_path):
+    """The disk fills up while the POST is in flight: the key just created is deleted again, nothing changed."""
+    with small_filesystem(str(tmp_path / "disk")) as disk:
+        control.fault(method="POST", path=API, kind="delay", seconds=2.0)
+        thread, box = run_in_background(run_play, [key_task("ci-new", os.path.join(disk, "ci-new.token"))])
+        # The lock file appears once the destination was checked and the task holds the directory.
+        wait_for(lambda: os.path.exists(os.path.join(disk, ".latitudesh.lock")), what="the directory lock")
+        fill(disk)
+        thread.join(120)
+        run = box["run"]
+        assert not os.path.exists(os.path.join(disk, "ci-new.token"))
+    assert_no_traceback(run)
+    result = run.task("case")
+    assert result["status"] == "failed", run.describe()
+    msg = result["result"]["msg"]
+    assert "deleted again" in msg and "nothing changed" in msg and "No space left" in msg, msg
+    assert result["result"]["changed"] is False
+    assert sandbox.keys_named("ci-new") == [], "the key whose token was lost still exists"
+    log = control.log()
+    assert [entry["method"] for entry in writes(log)] == ["POST", "DELETE"], log
+    assert "token" not in result["result"]
+
+
+def test_token_that_cannot_be_written_after_a_rotate_says_so(sandbox, control, run_play, tmp_path):
+    """A rotate cannot be undone: the task fails saying the key was rotated and how to get a new token."""
+    with small_filesystem(str(tmp_path / "disk")) as disk:
+        path = os.path.join(disk, "monitoring.token")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(sandbox.key("monitoring")["token"])
+        old_token = sandbox.key("monitoring")["token"]
+        control.fault(method="PUT", path=ITEM, kind="delay", seconds=2.0)
+        thread, box = run_in_background(run_play, [key_task("monitoring", path, state="regenerated")])
+        wait_for(lambda: os.path.exists(os.path.join(disk, ".latitudesh.lock")), what="the directory lock")
+        fill(disk)
+        thread.join(120)
+        run = box["run"]
+        assert not os.path.exists(path), "the file with the old, now invalid token was left behind"
+    result = run.task("case")
+    assert result["status"] == "failed", run.describe()
+    msg = result["result"]["msg"]
+    for words in ("was rotated", "no longer works", "state=regenerated", "No space left", path):
+        assert words in msg, (words, msg)
+    assert result["result"]["changed"] is True
+    assert not authenticates(sandbox, old_token)
+    assert [entry["method"] for entry in writes(control.log())] == ["PUT"]
+
+
+# --------------------------------------------------------------------------- the role
+
+
+def test_role_input_that_cannot_be_a_file_is_refused_before_any_request(sandbox, control, run_play, token_dir):
+    bad = [
+        ("t" * 300, [{"name": "ok"}]),
+        ("tab\tteam", [{"name": "ok"}]),
+        (".hidden", [{"name": "ok"}]),
+        ("platform", [{"name": "k" * 250}, {"name": u"\u00e9" * 150}, {"name": "nul\x00key"}, {"name": ".."},
+                      {"name": "."}, {"name": ".dotted"}, {"name": "new\nline"}]),
+    ]
+    run = run_play(role_play(token_dir, bad))
+    assert_no_traceback(run)
+    failed = [entry for entry in run.results if entry["status"] == "failed"]
+    assert len(failed) == 1, run.describe()
+    msg = failed[0]["result"]["msg"]
+    for fragment in ("team_api_keys_teams[0].name", "300 bytes", "team_api_keys_teams[1].name", "control character",
+                     "team_api_keys_teams[2].name", "starts with '.'", "api_keys[0].name", "256 bytes",
+                     "api_keys[1].name", "300 bytes", "api_keys[2].name", "NUL", "api_keys[3].name", "api_keys[4].name",
+                     "api_keys[5].name", "api_keys[6].name"):
+        assert fragment in msg, (fragment, msg)
+    assert "must not contain '/'" not in msg
+    assert control.log() == []
+    assert not os.path.exists(token_dir)
+
+
+def test_role_writes_each_token_as_it_goes_and_shows_diffs(sandbox, control, run_play, token_dir):
+    teams = [("platform", [{"name": "d1"}, {"name": "d2", "read_only": True}, {"name": "monitoring",
+                                                                                 "allowed_ips": ["10.9.0.0/16"]}])]
+    run = run_play(role_play(token_dir, teams), diff=True, extra_env={"ANSIBLE_STDOUT_CALLBACK": "default"})
+    assert run.rc == 0, run.describe()
+    for name in ("d1", "d2"):
+        path = os.path.join(token_dir, "platform", name + ".token")
+        assert read(path) == sandbox.key(name)["token"] and mode(path) == 0o600
+    # Each converged key is labelled and its diff shown: the converge loop has no no_log.
+    for label in ("d1 (create)", "d2 (create)", "monitoring (update)"):
+        assert label in run.stdout, run.describe()
+    assert run.stdout.count('+    "name": "d1"') == 1 and run.stdout.count('+    "name": "d2"') == 1, run.stdout
+    assert re.search(r"^\+\s+\"10.9.0.0/16\"", run.stdout, re.M), run.stdout
+    summary = run.task("Summarise team platform")["result"]["msg"]
+    assert summary["created"] == ["d1", "d2"] and summary["updated"] == ["monitoring"], summary
+    for token in (sandbox.key("d1")["token"], sandbox.key("d2")["token"]):
+        assert token not in run.text
+
+
+def test_role_summary_in_check_mode_is_labelled_a_prediction(sandbox, control, run_play, token_dir):
+    run = run_play(role_play(token_dir, [("platform", [{"name": "p1"}])]), check=True)
+    assert run.rc == 0, run.describe()
+    summary = run.task("Summarise team platform")["result"]["msg"]
+    assert summary["created"] == ["p1"] and "prediction" in summary["note"], summary
+    assert writes(control.log()) == [] and not os.path.exists(os.path.join(token_dir, "platform", "p1.token"))
+
+
+def test_two_role_runs_at_once_make_one_key_per_name(sandbox, control, runner, token_dir):
+    """Same team, same token directory, 700 ms API latency: exactly one key per name, every file works."""
+    control.latency(700)
+    names = ["c1", "c2", "c3"]
+    play = role_play(token_dir, [("platform", [{"name": name} for name in names])], api_timeout=20)
+    env = {"LATITUDESH_API_URL": sandbox.url, "LATITUDESH_AUTH_TOKEN": sandbox.admin_token()}
+    runs = run_jobs([Job(number, runner.run, play, "concurrent-%d" % number, extra_env=env) for number in (1, 2)],
+                    max_workers=2)
+    control.latency(0)
+    created = []
+    for number in (1, 2):
+        run = job_result(runs, number)
+        assert run.rc == 0, run.describe()
+        created += run.task("Summarise team platform")["result"]["msg"]["created"]
+    assert sorted(created) == names, "the summaries do not report what the runs did: %s" % created
+    for name in names:
+        key = sandbox.key(name)  # exactly one
+        token = read(os.path.join(token_dir, "platform", name + ".token"))
+        assert token == key["token"] and authenticates(sandbox, token)
+
+
+def test_interrupt_after_some_creates_loses_at_most_the_one_in_flight(sandbox, control, runner, artifacts, token_dir):
+    """Ctrl-C after 3 of 6 creates: every key that exists has a working token file, except at most one."""
+    control.latency(400)
+    names = ["i%d" % number for number in range(1, 7)]
+    run_dir = artifacts.new_dir("runs", "interrupt")
+    playbook = os.path.join(run_dir, "playbook.yml")
+    with open(playbook, "w", encoding="utf-8") as handle:
+        handle.write(role_play(token_dir, [("platform", [{"name": name} for name in names])]))
+    env = runner.env(run_dir, {"LATITUDESH_API_URL": sandbox.url, "LATITUDESH_AUTH_TOKEN": sandbox.admin_token()})
+    proc = subprocess.Popen(["ansible-playbook", "-i", artifacts.inventory, playbook], cwd=run_dir, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        wait_for(lambda: sum(1 for entry in control.log() if entry["method"] == "POST") >= 3, timeout=120,
+                 what="3 creates")
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+        output = proc.communicate(timeout=120)[0].decode("utf-8", "replace")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    with open(os.path.join(run_dir, "stdout.txt"), "w", encoding="utf-8") as handle:
+        handle.write(output)
+    control.latency(0)
+    time.sleep(1.0)  # a request still in flight at the sandbox finishes
+    existing = [key for key in sandbox.team()["keys"] if key["name"] in names]
+    assert 3 <= len(existing) < len(names), "the interrupt did not land between creates: %s" % output[-2000:]
+    without_file = []
+    for key in existing:
+        path = os.path.join(token_dir, "platform", key["name"] + ".token")
+        if not (os.path.exists(path) and read(path) == key["token"] and authenticates(sandbox, key["token"])):
+            without_file.append(key["name"])
+    assert len(without_file) <= 1, "keys without a working token file: %s\n%s" % (without_file, output[-3000:])
+
+
+def test_deleting_keys_removes_their_token_files(sandbox, control, run_play, token_dir):
+    team_dir = os.path.join(token_dir, "platform")
+    first = run_play(role_play(token_dir, [("platform", [{"name": "a"}, {"name": "b"}, {"name": "c"}])]))
+    assert first.rc == 0, first.describe()
+    assert sorted(name for name in os.listdir(team_dir) if name.endswith(".token")) == ["a.token", "b.token",
+                                                                                         "c.token"]
+    declared = [{"name": "a", "state": "absent"}, {"name": "b"}, {"name": "ci-deployer"}, {"name": "monitoring"}]
+    second = run_play(role_play(token_dir, [("platform", declared)], purge=True))
+    assert second.rc == 0, second.describe()
+    assert sorted(name for name in os.listdir(team_dir) if name.endswith(".token")) == ["b.token"]
+    assert sandbox.keys_named("a") == [] and sandbox.keys_named("c") == []
+    summary = second.task("Summarise team platform")["result"]["msg"]
+    assert sorted(summary["deleted"]) == ["a", "c"], summary
+
+
+def test_missing_token_file_warns_and_can_be_reissued(sandbox, control, run_play, token_dir):
+    path = os.path.join(token_dir, "platform", "m1.token")
+    teams = [("platform", [{"name": "m1"}])]
+    assert run_play(role_play(token_dir, teams)).rc == 0
+    os.unlink(path)
+    control.clear_log()
+    warned = run_play(role_play(token_dir, teams))
+    assert warned.rc == 0, warned.describe()
+    assert "[WARNING]" in warned.text and path in warned.text and "team_api_keys_reissue_missing_tokens" in warned.text
+    assert writes(control.log()) == []
+    control.clear_log()
+    reissued = run_play(role_play(token_dir, teams, reissue=True))
+    assert reissued.rc == 0, reissued.describe()
+    assert [entry["method"] for entry in writes(control.log())] == ["PUT"]
+    assert read(path) == sandbox.key("m1")["token"] and authenticates(sandbox, read(path))
+    assert reissued.task("Summarise team platform")["result"]["msg"]["rotated"] == ["m1"]
+    control.clear_log()
+    again = run_play(role_play(token_dir, teams, reissue=True))
+    assert again.rc == 0 and writes(control.log()) == [], again.describe()
+
+
+def test_missing_token_file_warning_sends_no_write(sandbox, control, run_play, token_dir):
+    teams = [("platform", [{"name": "m2"}])]
+    assert run_play(role_play(token_dir, teams)).rc == 0
+    os.unlink(os.path.join(token_dir, "platform", "m2.token"))
+    control.clear_log()
+    run = run_play(role_play(token_dir, teams))
+    assert run.rc == 0 and "[WARNING]" in run.text, run.describe()
+    assert writes(control.log()) == []
+    assert not os.path.exists(os.path.join(token_dir, "platform", "m2.token"))
+
+
+def test_role_repairs_modes_and_replaces_symlinks(sandbox, control, run_play, token_dir, tmp_path):
+    teams = [("platform", [{"name": "s1"}, {"name": "s2"}])]
+    assert run_play(role_play(token_dir, teams)).rc == 0
+    team_dir = os.path.join(token_dir, "platform")
+    os.chmod(token_dir, 0o777)
+    os.chmod(team_dir, 0o755)
+    os.chmod(os.path.join(team_dir, "s1.token"), 0o644)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not a token")
+    os.unlink(os.path.join(team_dir, "s2.token"))
+    os.symlink(str(outside), os.path.join(team_dir, "s2.token"))
+    run = run_play(role_play(token_dir, [("platform", [{"name": "s1"}, {"name": "s2", "state": "regenerated"}])]))
+    assert run.rc == 0, run.describe()
+    assert mode(token_dir) == 0o700 and mode(team_dir) == 0o700
+    assert mode(os.path.join(team_dir, "s1.token")) == 0o600
+    s2 = os.path.join(team_dir, "s2.token")
+    assert not os.path.islink(s2) and read(s2) == sandbox.key("s2")["token"] and mode(s2) == 0o600
+    assert outside.read_text() == "not a token", "the token was written through the symlink"
+
+
+def test_vault_token_file_reads_with_ansible_vault_view(sandbox, control, run_play, token_dir, tmp_path, artifacts):
+    password = "correct horse battery staple"
+    artifacts.add_secret(password)
+    run = run_play(role_play(token_dir, [("platform", [{"name": "v1"}])], vault=True),
+                   extra_env={"VAULT_PASSWORD": password}, verbosity=3)
+    assert run.rc == 0, run.describe()
+    path = os.path.join(token_dir, "platform", "v1.token")
+    content = read(path)
+    token = sandbox.key("v1")["token"]
+    assert content.startswith("$ANSIBLE_VAULT;") and token not in content
+    password_file = tmp_path / "vault-password"
+    password_file.write_text(password + "\n")
+    view = subprocess.run(["ansible-vault", "view", "--vault-password-file", str(password_file), path],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
+                          env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    assert view.returncode == 0, view.stderr
+    assert view.stdout.decode("utf-8").strip() == token
+    assert password not in run.text and token not in run.text
+
+
+def test_role_planning_errors_name_team_and_key_and_advice_the_role_can_follow(sandbox, control, run_play,
+                                                                             token_dir):
+    token = sandbox.admin_token()
+    for _ in range(2):
+        status, _body = api_request(sandbox, "POST", API, token,
+                                    {"data": {"type": "api_keys", "attributes": {"name": "twin"}}})
+        assert status == 201
+    control.clear_log()
+    run = run_play(role_play(token_dir, [("platform", [{"name": "twin"}, {"name": "admin", "state": "regenerated"}])]))
+    failed = [entry for entry in run.results if entry["status"] == "failed"]
+    assert len(failed) == 1, run.describe()
+    msg = failed[0]["result"]["msg"]
+    assert "Team 'platform', key 'twin'" in msg and "id:" in msg, msg
+    assert "Team 'platform', key 'admin'" in msg and "auth_token" in msg, msg
+    assert "force" not in msg and "set_fact" not in msg and "Give id" not in msg, msg
+    assert writes(control.log()) == []
+    # The advice works: with an id, the role manages one of the twins.
+    twin_id = sandbox.keys_named("twin")[0]["id"]
+    fixed = run_play(role_play(token_dir, [("platform", [{"name": "twin", "id": twin_id, "read_only": True}])]))
+    assert fixed.rc == 0, fixed.describe()
+    assert [key["read_only"] for key in sandbox.keys_named("twin") if key["id"] == twin_id] == [True]
