@@ -112,9 +112,13 @@ class ActionModule(ActionBase):
         key_id, name = api_key.get("id"), api_key.get("name")
         result.update(failed=True, token_path=path, token_written=False)
         if "create" in (result.get("actions") or []):
-            undo = self._run_module(_delete_args(args, key_id), task_vars)
+            try:
+                undo = self._run_module(_delete_args(args, key_id), task_vars)
+            except Exception as exc:  # pylint: disable=broad-except
+                undo = {"failed": True, "msg": "%s: %s" % (type(exc).__name__, to_text(exc))}
             if not undo.get("failed"):
-                result.update(changed=False, api_key={}, msg=(
+                result.pop("diff", None)
+                result.update(changed=False, api_key={}, actions=[], msg=(
                     "The key %r was created (id %s), but its token could not be written to %s: %s. The key was "
                     "deleted again, so nothing changed: fix the destination (free space, permissions), then run "
                     "the task again." % (name, key_id, path, reason)))
@@ -158,7 +162,7 @@ class ActionModule(ActionBase):
                     return result
             result["token_removed"] = removed
             result["changed"] = bool(result.get("changed") or removed)
-        elif result.get("api_key", {}).get("id") and "create" not in (result.get("actions") or []) \
+        elif result.get("api_key", {}).get("id") and not set(result.get("actions") or []) & {"create", "rotate"} \
                 and not os.path.lexists(path):
             self._warn(result, "The key %r (id %s) exists but its token file %s does not: the API shows a token "
                                "only once, so rotate the key to issue a new token into the file (state=regenerated; in the "

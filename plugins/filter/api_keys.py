@@ -70,15 +70,15 @@ def api_key_spec_errors(teams):
                               "plain directory name." % (where, _shown(label), problem))
             elif label in seen_teams:
                 errors.append("%s.name %r is declared twice." % (where, label))
-            where = "%s (team %s)" % (where, _shown(label))
         seen_teams.add(label)
+        in_team = " (team %s)" % _shown(label) if isinstance(label, str) and label.strip() else ""
         if not isinstance(team.get("auth_token"), str) or not team["auth_token"].strip():
-            errors.append("%s.auth_token must be that team's admin token (a non-blank string)." % where)
+            errors.append("%s.auth_token%s must be that team's admin token (a non-blank string)." % (where, in_team))
         keys = team.get("api_keys")
         if not isinstance(keys, list):
-            errors.append("%s.api_keys must be a list (it may be empty)." % where)
+            errors.append("%s.api_keys%s must be a list (it may be empty)." % (where, in_team))
             continue
-        errors.extend(_key_errors(where, keys))
+        errors.extend(_key_errors(where, keys, label if isinstance(label, str) else None))
     return errors
 
 
@@ -88,7 +88,7 @@ def _shown(text):
     return shown
 
 
-def _key_errors(where, keys):
+def _key_errors(where, keys, team):
     errors, names, ids = [], set(), set()
     for index, key in enumerate(keys):
         at = "%s.api_keys[%d]" % (where, index)
@@ -96,26 +96,28 @@ def _key_errors(where, keys):
             errors.append("%s.name is required and must be a string." % at)
             continue
         name = key["name"]
+        in_team = " in team %s" % _shown(team) if team is not None else ""
         problem = file_name_problem(name, TOKEN_SUFFIX)
         if problem:
-            errors.append("%s.name %s %s; the key's token file is <team>/<name>.token, so choose a name that "
-                          "is a plain file name." % (at, _shown(name), problem))
+            errors.append("%s.name %s%s %s; the key's token file is <team>/<name>.token, so choose a name that "
+                          "is a plain file name." % (at, _shown(name), in_team, problem))
         if name in names:
-            errors.append("%s.name %r is declared twice in this team." % (at, name))
+            errors.append("%s.name %r is declared twice%s." % (at, name, in_team or " in this team"))
         names.add(name)
+        at = "%s (key %s%s)" % (at, _shown(name), in_team)
         if key.get("id") is not None:
             if key["id"] in ids:
-                errors.append("%s.id %r is declared twice in this team." % (at, key["id"]))
+                errors.append("%s: id %r is declared twice in this team." % (at, key["id"]))
             ids.add(key["id"])
         ips = key.get("allowed_ips")
         if ips is not None and (not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips)):
-            errors.append("%s.allowed_ips must be a list of IP addresses or CIDR networks." % at)
+            errors.append("%s: allowed_ips must be a list of IP addresses or CIDR networks." % at)
             continue
         if key.get("read_only") is not None:
             try:
                 boolean(key["read_only"])
             except TypeError:
-                errors.append("%s.read_only must be a boolean, got %r." % (at, key["read_only"]))
+                errors.append("%s: read_only must be a boolean, got %r." % (at, key["read_only"]))
                 continue
         errors.extend("%s: %s" % (at, message) for message in validate_spec(_declared(key)))
     return errors
@@ -175,16 +177,18 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
             item["token_path"] = "%s/%s%s" % (token_dir, spec["name"], TOKEN_SUFFIX)
             _file_checks(result, files.get(spec["name"] + TOKEN_SUFFIX), item)
         kinds = plan.action_names
-        if not kinds and token_files is not None and plan.before is not None and spec["state"] != "absent" \
+        if token_files is not None and plan.before is not None and spec["state"] == "present" \
                 and spec["name"] + TOKEN_SUFFIX not in files:
             result["missing_tokens"].append(spec["name"])
             if reissue_missing and not in_use(plan.before, auth_token):
+                # Settings that differ are changed in the same task, before the rotation.
                 result["rotated"].append(spec["name"])
                 result["converge"].append(dict(item, state="regenerated", action="reissue"))
-            else:
+                continue
+            if not kinds:
                 result["unchanged"].append(spec["name"])
                 result["converge"].append(dict(item, action="check_token"))
-            continue
+                continue
         if not kinds:
             result["unchanged"].append(spec["name"])
             continue

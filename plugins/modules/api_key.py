@@ -80,36 +80,38 @@ options:
       - The file is written atomically (a temporary file in the same directory, flushed to disk, then
         renamed over the destination), with mode C(0600); missing parent directories are created with
         mode C(0700). A symlink at O(token_path) is replaced, never written through.
-      - B(Before any write request), the destination is checked: no NUL or control characters, each path
+      - B(Before any write request), the destination is checked (no NUL or control characters, each path
         component at most 255 bytes, and its directory can be created and written (a probe file is
-        written and removed). If not, the task fails naming the path and the reason, and nothing is sent.
+        written and removed)). If not, the task fails naming the path and the reason, and nothing is sent.
       - From the list request to the written file, the task holds an exclusive lock on the directory
-        (the file C(.latitudesh.lock) in it): two runs on one machine that write into the same directory
+        (the file C(.latitudesh.lock) in it), so two runs on one machine that write into the same directory
         cannot both create the same key. Each written token is recorded, with its key's id, name,
         C(token_last_slice) and the time it was issued, in C(.latitudesh-tokens.json) in the same directory.
       - If the token cannot be written after a create, the key is deleted again and the task fails saying
         nothing changed (or, when that delete fails too, naming the key's id and what to do). After a rotate,
         which cannot be undone, the task fails saying that the key was rotated and how to obtain a new token.
       - With O(state=absent), a key that is deleted, or already gone, has its token file at O(token_path) removed.
-      - With O(state=present), a key that exists while O(token_path) does not gets a warning: the API cannot
-        show its token again, so rotate it (O(state=regenerated)) to issue a new one into the file.
+      - With O(state=present), a key that exists while O(token_path) does not gets a warning (the API cannot
+        show its token again), so rotate it with O(state=regenerated) to issue a new one into the file.
       - In check mode nothing is written or created; the destination is still checked, and a destination
         that a real run could not write fails the task.
       - The result then has RV(token_path) and no RV(token).
     type: path
+    version_added: 0.2.0
   token_vault_password:
     description:
       - Encrypt the token file with Ansible Vault using this password; read it with C(ansible-vault view).
       - The token is encrypted in memory: it is never on disk in plain text, not even for a moment.
       - Only with O(token_path).
     type: str
+    version_added: 0.2.0
 notes:
   - Without O(token_path), register the result with C(no_log=true) on every task that may return RV(token).
   - O(token_path) and O(token_vault_password) are handled on the controller by the collection's action plugin
     of the same name; the HTTP requests are sent by the module where the task runs.
-  - Two runs on different machines can still both create a key of the same name: the API has no idempotency
-    key and the lock is local to one machine.
-  - An interrupt (Ctrl-C) can lose at most the token of the one request in flight; once the answer arrived,
+  - Two runs on different machines can still both create a key of the same name, because the API has no
+    idempotency key and the lock is local to one machine.
+  - An interrupt (Ctrl-C) can lose at most the token of the one request in flight. Once the answer arrived,
     the file is written before the interrupt takes effect.
   - If a create or rotate request gets no usable answer, the module never sends it again; it checks
     what the API holds and tells you to run the task with O(state=regenerated) to obtain a token.
@@ -227,18 +229,21 @@ token_path:
     - The absolute path of the token file on the controller.
   returned: when O(token_path) is given
   type: str
+  version_added: 0.2.0
   sample: /home/ops/credentials/deployer.token
 token_written:
   description:
     - Whether this run wrote a new token to RV(token_path) (the key was created or rotated).
   returned: when O(token_path) is given
   type: bool
+  version_added: 0.2.0
   sample: true
 token_removed:
   description:
     - Whether this run removed the token file at RV(token_path) (the key is deleted or was already gone).
   returned: when O(token_path) is given and O(state=absent)
   type: bool
+  version_added: 0.2.0
   sample: false
 actions:
   description:
@@ -248,6 +253,7 @@ actions:
   type: list
   elements: str
   sample: ["update", "rotate"]
+  version_added: 0.2.0
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -33,13 +33,19 @@ class TokenStoreError(Exception):
     """A token file cannot be checked, locked, written or removed; the message names the path."""
 
 
+def _is_control(char):
+    """C0 and C1 control characters and DEL (U+0085 is a line break to Python and many log viewers)."""
+    code = ord(char)
+    return code < 32 or 127 <= code < 160
+
+
 def name_problem(name):
     """Why ``name`` cannot be one path component (a file or directory name), or None."""
     if not isinstance(name, str) or name == "":
         return "is empty"
     if "\x00" in name:
         return "contains a NUL character"
-    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+    if any(_is_control(char) for char in name):
         return "contains a control character (such as a newline or a tab)"
     if "/" in name:
         return "contains '/'"
@@ -57,7 +63,7 @@ def path_problem(path):
         return "token_path must be a non-empty path to a file"
     if "\x00" in path:
         return "token_path contains a NUL character"
-    if any(ord(char) < 32 or ord(char) == 127 for char in path):
+    if any(_is_control(char) for char in path):
         return "token_path contains a control character (such as a newline or a tab)"
     if path.endswith("/"):
         return "token_path %s ends with '/': give the path of a file, not of a directory" % path
@@ -148,9 +154,9 @@ class DirectoryLock(object):
     The kernel releases it when the holder exits, however it exits; the file itself stays.
     """
 
-    def __init__(self, directory, wait=LOCK_WAIT, sleep=time.sleep, clock=time.monotonic):
+    def __init__(self, directory, wait=None, sleep=time.sleep, clock=time.monotonic):
         self.path = os.path.join(directory, LOCK_NAME)
-        self.wait = wait
+        self.wait = LOCK_WAIT if wait is None else wait
         self._sleep = sleep
         self._clock = clock
         self._fd = None
@@ -174,7 +180,7 @@ class DirectoryLock(object):
                     holder = self._holder()
                     self._close()
                     raise TokenStoreError(
-                        "another run (%s) has held the lock %s for more than %d s; nothing was sent. Wait for it "
+                        "another run (%s) has held the lock %s for more than %g s; nothing was sent. Wait for it "
                         "to finish, or stop it, then run the task again" % (holder, self.path, self.wait))
                 self._sleep(0.1)
         with contextlib.suppress(OSError):
@@ -285,7 +291,9 @@ def read_manifest(directory):
     except (OSError, ValueError):
         return {}
     tokens = doc.get("tokens") if isinstance(doc, dict) else None
-    return dict((name, entry) for name, entry in (tokens or {}).items() if isinstance(entry, dict))
+    if not isinstance(tokens, dict):
+        return {}
+    return dict((name, entry) for name, entry in tokens.items() if isinstance(entry, dict))
 
 
 def update_manifest(directory, file_name, entry):

@@ -23,7 +23,7 @@ import time
 import pytest
 import yaml
 
-from harness import API, ITEM, Job, SandboxProcess, api_request, assert_no_traceback, build_play, job_result, run_jobs
+from harness import API, ITEM, Job, api_request, assert_no_traceback, build_play, job_result, run_jobs
 
 pytestmark = pytest.mark.fault
 
@@ -239,8 +239,8 @@ def test_role_input_that_cannot_be_a_file_is_refused_before_any_request(sandbox,
 
 
 def test_role_writes_each_token_as_it_goes_and_shows_diffs(sandbox, control, run_play, token_dir):
-    teams = [("platform", [{"name": "d1"}, {"name": "d2", "read_only": True}, {"name": "monitoring",
-                                                                                 "allowed_ips": ["10.9.0.0/16"]}])]
+    keys = [{"name": "d1"}, {"name": "d2", "read_only": True}, {"name": "monitoring", "allowed_ips": ["10.9.0.0/16"]}]
+    teams = [("platform", keys)]
     run = run_play(role_play(token_dir, teams), diff=True, extra_env={"ANSIBLE_STDOUT_CALLBACK": "default"})
     assert run.rc == 0, run.describe()
     for name in ("d1", "d2"):
@@ -325,8 +325,8 @@ def test_deleting_keys_removes_their_token_files(sandbox, control, run_play, tok
     team_dir = os.path.join(token_dir, "platform")
     first = run_play(role_play(token_dir, [("platform", [{"name": "a"}, {"name": "b"}, {"name": "c"}])]))
     assert first.rc == 0, first.describe()
-    assert sorted(name for name in os.listdir(team_dir) if name.endswith(".token")) == ["a.token", "b.token",
-                                                                                         "c.token"]
+    files = sorted(name for name in os.listdir(team_dir) if name.endswith(".token"))
+    assert files == ["a.token", "b.token", "c.token"]
     declared = [{"name": "a", "state": "absent"}, {"name": "b"}, {"name": "ci-deployer"}, {"name": "monitoring"}]
     second = run_play(role_play(token_dir, [("platform", declared)], purge=True))
     assert second.rc == 0, second.describe()
@@ -408,10 +408,9 @@ def test_vault_token_file_reads_with_ansible_vault_view(sandbox, control, run_pl
     assert password not in run.text and token not in run.text
 
 
-def test_role_planning_errors_name_team_and_key_and_advice_the_role_can_follow(sandbox, control, run_play,
-                                                                             token_dir):
+def test_role_planning_errors_name_team_and_key_and_advice_the_role_can_follow(sandbox, control, run_play, token_dir):
     token = sandbox.admin_token()
-    for _ in range(2):
+    for _twin in range(2):
         status, _body = api_request(sandbox, "POST", API, token,
                                     {"data": {"type": "api_keys", "attributes": {"name": "twin"}}})
         assert status == 201

@@ -1,0 +1,562 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) latitudesh.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Unit tests for the api_key action plugin: custody of the new token on the controller.
+
+The module is not run: ``_execute_module`` is replaced by a script of module results, and each
+test checks what the plugin did with them (files, lock, undo request, result, messages).
+"""
+
+import errno
+import functools
+import json
+import os
+import stat
+import subprocess
+import sys
+from unittest.mock import MagicMock
+
+import pytest
+
+from ansible.errors import AnsibleActionFail
+from ansible.parsing.vault import VaultLib, VaultSecret, is_encrypted
+from ansible.playbook.play_context import PlayContext
+
+from ansible_collections.latitudesh.cloud.plugins.action import api_key as action_module
+from ansible_collections.latitudesh.cloud.plugins.plugin_utils import _token_store
+from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store import (
+    LOCK_NAME,
+    MANIFEST_NAME,
+    DirectoryLock,
+    TokenStoreError,
+)
+
+TOKEN = "54ebfcfa2ad7f9fe0d4e081306554174d063"
+OLD_TOKEN = "0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld"
+AUTH_TOKEN = "5ec2e7a11ce0b0b5ec2e7a11ce0b0b0e1f2a"
+CONNECTION = dict(auth_token=AUTH_TOKEN, api_url="http://127.0.0.1:8999", api_timeout=5, api_retries=0)
+MODULE = "latitudesh.cloud.api_key"
+
+
+def api_key(key_id="tok_new0000000001", name="ci", last="d063"):
+    return {"id": key_id, "name": name, "read_only": False, "allowed_ips": [], "token_last_slice": last}
+
+
+def created(**overrides):
+    result = dict(changed=True, api_key=api_key(), actions=["create"], token=TOKEN)
+    result.update(overrides)
+    return result
+
+
+def rotated(**overrides):
+    result = dict(changed=True, api_key=api_key(key_id="tok_old0000000001"), actions=["rotate"], token=TOKEN)
+    result.update(overrides)
+    return result
+
+
+def unchanged(**overrides):
+    result = dict(changed=False, api_key=api_key(key_id="tok_old0000000001"), actions=[])
+    result.update(overrides)
+    return result
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.lstat(str(path)).st_mode)
+
+
+def all_bytes_under(root):
+    """Every file under ``root`` (lock, manifest, token files, leftovers) as {relative path: content}."""
+    found = {}
+    for directory, _dirs, files in os.walk(str(root)):
+        for name in files:
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                with open(path, "rb") as stream:
+                    found[os.path.relpath(path, str(root))] = stream.read()
+    return found
+
+
+@pytest.fixture
+def make_action(tmp_path):
+    """Build the ActionModule as ansible-core's action plugin unit tests do, with a scripted module.
+
+    ``make_action(args, results, check_mode=False)`` returns the plugin; ``results`` are the module
+    results returned by successive ``_execute_module`` calls (or exceptions raised by them).
+    """
+    def make(args, results=(), check_mode=False):
+        task = MagicMock()
+        task.action = MODULE
+        task.args = dict(args)
+        task.async_val = 0
+        task.check_mode = check_mode
+        task.diff = False
+        loader = MagicMock()
+        loader.get_basedir.return_value = str(tmp_path / "playbooks")
+        action = action_module.ActionModule(
+            task=task,
+            connection=MagicMock(),
+            play_context=PlayContext(),
+            loader=loader,
+            templar=MagicMock(),
+            shared_loader_obj=None,
+        )
+        script = list(results)
+
+        def execute_module(module_name=None, module_args=None, task_vars=None, **kwargs):
+            assert module_name == MODULE
+            outcome = script.pop(0)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return dict(outcome)
+
+        action._execute_module = MagicMock(side_effect=execute_module)
+        return action
+
+    return make
+
+
+@pytest.fixture
+def short_lock_wait(monkeypatch):
+    """Make the plugin's directory lock give up after 0.3 s instead of minutes."""
+    monkeypatch.setattr(action_module, "DirectoryLock", functools.partial(DirectoryLock, wait=0.3))
+
+
+def run(action):
+    return action.run(task_vars={"inventory_hostname": "localhost"})
+
+
+def module_args_of(action, call=0):
+    return action._execute_module.call_args_list[call][1]["module_args"]
+
+
+# --------------------------------------------------------------------------- without token_path
+
+
+def test_without_token_path_the_module_result_is_passed_through(make_action, tmp_path):
+    action = make_action(dict(CONNECTION, name="ci"), [created()])
+    result = run(action)
+    assert result["token"] == TOKEN
+    assert result["api_key"]["id"] == "tok_new0000000001"
+    assert "token_path" not in result
+    assert module_args_of(action) == dict(CONNECTION, name="ci")
+    assert all_bytes_under(tmp_path) == {}
+
+
+def test_vault_password_without_token_path_fails_before_the_module(make_action):
+    action = make_action(dict(CONNECTION, name="ci", token_vault_password="secret"), [created()])
+    with pytest.raises(AnsibleActionFail) as info:
+        run(action)
+    assert "token_vault_password needs token_path" in str(info.value)
+    assert action._execute_module.call_count == 0
+
+
+# --------------------------------------------------------------------------- writing the token
+
+
+def test_created_token_is_written_0600_and_left_out_of_the_result(make_action, tmp_path):
+    path = tmp_path / "credentials" / "prod" / "ci.token"
+    action = make_action(dict(CONNECTION, name="ci", token_path=str(path)), [created()])
+    result = run(action)
+
+    assert path.read_bytes() == TOKEN.encode()
+    assert mode_of(path) == 0o600
+    assert mode_of(path.parent) == 0o700
+    assert mode_of(path.parent.parent) == 0o700
+    assert result["token_path"] == str(path)
+    assert result["token_written"] is True
+    assert result["changed"] is True
+    assert "token" not in result
+    assert TOKEN not in json.dumps(result)
+    # The module never sees the controller-side options.
+    assert module_args_of(action) == dict(CONNECTION, name="ci")
+    assert action._execute_module.call_count == 1
+    # The issue record names the key, never the token.
+    manifest = json.loads((path.parent / MANIFEST_NAME).read_text())
+    entry = manifest["tokens"]["ci.token"]
+    assert entry["id"] == "tok_new0000000001" and entry["name"] == "ci" and entry["token_last_slice"] == "d063"
+    assert TOKEN not in (path.parent / MANIFEST_NAME).read_text()
+    # Nothing else is left in the directory (no probe, no temporary file).
+    assert sorted(os.listdir(str(path.parent))) == sorted([LOCK_NAME, MANIFEST_NAME, "ci.token"])
+
+
+def test_rotated_token_replaces_the_old_file(make_action, tmp_path):
+    path = tmp_path / "ci.token"
+    path.write_text(OLD_TOKEN)
+    os.chmod(str(path), 0o644)
+    result = run(make_action(dict(CONNECTION, name="ci", state="regenerated", token_path=str(path)), [rotated()]))
+    assert path.read_text() == TOKEN
+    assert mode_of(path) == 0o600
+    assert result["token_written"] is True
+    assert TOKEN not in json.dumps(result)
+
+
+def test_a_symlink_at_token_path_is_replaced_not_written_through(make_action, tmp_path):
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("keep me")
+    path = tmp_path / "ci.token"
+    path.symlink_to(target)
+    run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [created()]))
+    assert not path.is_symlink()
+    assert path.read_text() == TOKEN
+    assert target.read_text() == "keep me"
+
+
+def test_relative_token_path_is_relative_to_the_playbook_directory(make_action, tmp_path):
+    result = run(make_action(dict(CONNECTION, name="ci", token_path="credentials/ci.token"), [created()]))
+    path = tmp_path / "playbooks" / "credentials" / "ci.token"
+    assert result["token_path"] == str(path)
+    assert path.read_text() == TOKEN
+
+
+def test_vault_password_writes_a_vault_document_that_decrypts_to_the_token(make_action, tmp_path, monkeypatch):
+    written = []
+    real_write = action_module.write_token_file
+
+    def spy(path, data):
+        written.append(data)
+        return real_write(path, data)
+
+    monkeypatch.setattr(action_module, "write_token_file", spy)
+    path = tmp_path / "ci.token"
+    action = make_action(dict(CONNECTION, name="ci", token_path=str(path), token_vault_password="s3cret pw"),
+                         [created()])
+    result = run(action)
+
+    data = path.read_bytes()
+    assert is_encrypted(data)
+    assert data.startswith(b"$ANSIBLE_VAULT;1.1;AES256")
+    vault = VaultLib([("default", VaultSecret(b"s3cret pw"))])
+    assert vault.decrypt(data) == TOKEN.encode()
+    # Never plaintext on disk, not even in the temporary file: only the Vault document is handed to the writer.
+    assert len(written) == 1 and is_encrypted(written[0])
+    for content in all_bytes_under(tmp_path).values():
+        assert TOKEN.encode() not in content
+    assert "s3cret pw" not in json.dumps(result) and TOKEN not in json.dumps(result)
+    assert "token_vault_password" not in module_args_of(action)
+
+
+@pytest.mark.parametrize("password", ["", 42])
+def test_vault_password_must_be_a_non_empty_string(make_action, tmp_path, password):
+    action = make_action(dict(CONNECTION, name="ci", token_path=str(tmp_path / "ci.token"),
+                              token_vault_password=password), [created()])
+    with pytest.raises(AnsibleActionFail) as info:
+        run(action)
+    assert "token_vault_password must be a non-empty string" in str(info.value)
+    assert action._execute_module.call_count == 0
+
+
+# --------------------------------------------------------------------------- refused before any request
+
+
+@pytest.mark.parametrize("token_path, reason", [
+    ("/tmp/latitudesh-unit/a\x00b.token", "NUL"),
+    ("/tmp/latitudesh-unit/a\nb.token", "control character"),
+    ("/tmp/latitudesh-unit/" + "k" * 250 + ".token", "256 bytes"),
+    (u"/tmp/latitudesh-unit/" + u"\u00e9" * 150 + u".token", "306 bytes"),
+    ("/tmp/latitudesh-unit/", "ends with '/'"),
+    ("/tmp/latitudesh-unit/..", "names a directory"),
+    ("", "non-empty"),
+])
+def test_path_problems_fail_before_the_module_runs(make_action, token_path, reason):
+    action = make_action(dict(CONNECTION, name="ci", token_path=token_path), [created()])
+    with pytest.raises(AnsibleActionFail) as info:
+        run(action)
+    message = str(info.value)
+    assert reason in message
+    assert "Nothing was sent to the API" in message
+    assert action._execute_module.call_count == 0
+    assert not os.path.lexists("/tmp/latitudesh-unit")
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_file_where_the_directory_should_be_fails_before_the_module_runs(make_action, tmp_path, check_mode):
+    (tmp_path / "credentials").write_text("a file")
+    path = tmp_path / "credentials" / "prod" / "ci.token"
+    action = make_action(dict(CONNECTION, name="ci", token_path=str(path)), [created()], check_mode=check_mode)
+    with pytest.raises(AnsibleActionFail) as info:
+        run(action)
+    assert str(path) in str(info.value)
+    assert "is not a directory" in str(info.value)
+    assert action._execute_module.call_count == 0
+    assert (tmp_path / "credentials").read_text() == "a file"
+
+
+def test_a_directory_as_token_path_fails_before_the_module_runs(make_action, tmp_path):
+    action = make_action(dict(CONNECTION, name="ci", token_path=str(tmp_path)), [created()])
+    with pytest.raises(AnsibleActionFail) as info:
+        run(action)
+    assert "is a directory" in str(info.value)
+    assert action._execute_module.call_count == 0
+
+
+def test_an_unwritable_destination_fails_before_the_module_runs(make_action, tmp_path, monkeypatch):
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_token_store.os, "fsync", full_disk)
+    action = make_action(dict(CONNECTION, name="ci", token_path=str(tmp_path / "prod" / "ci.token")), [created()])
+    with pytest.raises(AnsibleActionFail) as info:
+        run(action)
+    monkeypatch.undo()
+    assert "No space left on device" in str(info.value)
+    assert action._execute_module.call_count == 0
+
+
+# --------------------------------------------------------------------------- check mode
+
+
+def test_check_mode_creates_nothing_and_runs_the_module_once(make_action, tmp_path):
+    path = tmp_path / "credentials" / "prod" / "ci.token"
+    prediction = dict(changed=True, api_key={"id": None, "name": "ci"}, actions=["create"])
+    action = make_action(dict(CONNECTION, name="ci", token_path=str(path)), [prediction], check_mode=True)
+    result = run(action)
+    assert action._execute_module.call_count == 1
+    assert os.listdir(str(tmp_path)) == []
+    assert result["token_path"] == str(path)
+    assert result["token_written"] is False
+    assert result["changed"] is True
+    assert not result.get("warnings")
+
+
+def test_check_mode_predicted_rotate_of_a_key_without_file_does_not_ask_to_rotate(make_action, tmp_path):
+    # The task is about to rotate the key: telling the user to rotate it is noise.
+    path = tmp_path / "ci.token"
+    prediction = dict(changed=True, api_key=api_key(key_id="tok_old0000000001"), actions=["rotate"])
+    action = make_action(dict(CONNECTION, name="ci", state="regenerated", token_path=str(path)), [prediction],
+                         check_mode=True)
+    result = run(action)
+    assert not result.get("warnings")
+
+
+def test_check_mode_absent_reports_the_file_it_would_remove_and_keeps_it(make_action, tmp_path):
+    path = tmp_path / "ci.token"
+    path.write_text(OLD_TOKEN)
+    prediction = dict(changed=True, api_key={}, actions=["delete"])
+    result = run(make_action(dict(CONNECTION, name="ci", state="absent", token_path=str(path)), [prediction],
+                             check_mode=True))
+    assert path.read_text() == OLD_TOKEN
+    assert result["token_removed"] is True
+
+
+# --------------------------------------------------------------------------- a write that fails
+
+
+@pytest.fixture
+def disk_full(monkeypatch):
+    """Every atomic write in the token store fails with ENOSPC (after the destination check)."""
+    def no_space(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_token_store, "_write_atomic", no_space)
+
+
+def test_write_failing_after_a_create_deletes_the_key_again(make_action, tmp_path, disk_full):
+    path = tmp_path / "ci.token"
+    undo_ok = dict(changed=True, api_key={}, actions=["delete"])
+    action = make_action(dict(CONNECTION, name="ci", read_only=True, allowed_ips=["10.0.0.0/8"],
+                              token_path=str(path)), [created(), undo_ok])
+    result = run(action)
+
+    assert action._execute_module.call_count == 2
+    assert module_args_of(action, 1) == dict(CONNECTION, id="tok_new0000000001", state="absent", force=True)
+    assert result["failed"] is True
+    assert result["changed"] is False
+    assert result["token_written"] is False
+    assert "nothing changed" in result["msg"]
+    assert "tok_new0000000001" in result["msg"]
+    assert str(path) in result["msg"]
+    assert "No space left on device" in result["msg"]
+    assert TOKEN not in json.dumps(result)
+    assert not os.path.lexists(str(path))
+
+
+def test_write_and_undo_both_failing_names_the_key_and_what_to_do(make_action, tmp_path, disk_full):
+    path = tmp_path / "ci.token"
+    undo_failed = dict(failed=True, changed=False, msg="The API answered 503 Service Unavailable.")
+    action = make_action(dict(CONNECTION, name="ci", token_path=str(path)), [created(), undo_failed])
+    result = run(action)
+
+    assert action._execute_module.call_count == 2
+    assert result["failed"] is True
+    assert result["changed"] is True
+    message = result["msg"]
+    assert "id tok_new0000000001" in message
+    assert "503 Service Unavailable" in message
+    assert "id=tok_new0000000001 and state=absent" in message
+    assert "state=regenerated and id=tok_new0000000001" in message
+    assert TOKEN not in json.dumps(result)
+
+
+def test_write_failing_after_a_rotate_says_the_old_token_is_gone(make_action, tmp_path, disk_full):
+    path = tmp_path / "ci.token"
+    path.write_text(OLD_TOKEN)
+    action = make_action(dict(CONNECTION, name="ci", state="regenerated", token_path=str(path)), [rotated()])
+    result = run(action)
+
+    assert action._execute_module.call_count == 1  # a rotate cannot be undone: no second request
+    assert result["failed"] is True
+    assert result["changed"] is True
+    message = result["msg"]
+    assert "was rotated" in message
+    assert "old token no longer works" in message
+    assert "state=regenerated" in message
+    assert "tok_old0000000001" in message
+    assert str(path) in message
+    assert TOKEN not in json.dumps(result)
+    # The file no longer holds a token that looks valid but is not.
+    assert not os.path.lexists(str(path))
+    assert "old token file was removed" in message
+
+
+def test_write_failing_with_a_real_enospc_in_rename_leaves_no_temporary_file(make_action, tmp_path, monkeypatch):
+    path = tmp_path / "ci.token"
+    undo_ok = dict(changed=True, api_key={}, actions=["delete"])
+    action = make_action(dict(CONNECTION, name="ci", token_path=str(path)), [created(), undo_ok])
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst) == str(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(_token_store.os, "replace", replace)
+    result = run(action)
+    monkeypatch.undo()
+    assert result["failed"] is True and result["changed"] is False
+    assert [name for name in os.listdir(str(tmp_path)) if name.endswith(".tmp")] == []
+    for content in all_bytes_under(tmp_path).values():
+        assert TOKEN.encode() not in content
+
+
+# --------------------------------------------------------------------------- delete and missing files
+
+
+def test_absent_removes_the_token_file_and_forgets_it(make_action, tmp_path):
+    path = tmp_path / "ci.token"
+    run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [created()]))
+    assert "ci.token" in json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]
+
+    deleted = dict(changed=True, api_key={}, actions=["delete"])
+    result = run(make_action(dict(CONNECTION, name="ci", state="absent", token_path=str(path)), [deleted]))
+    assert not os.path.lexists(str(path))
+    assert result["token_removed"] is True
+    assert result["changed"] is True
+    assert "ci.token" not in json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]
+
+
+def test_absent_of_a_key_already_gone_still_removes_its_file(make_action, tmp_path):
+    path = tmp_path / "ci.token"
+    path.write_text(OLD_TOKEN)
+    gone = dict(changed=False, api_key={}, actions=[])
+    result = run(make_action(dict(CONNECTION, name="ci", state="absent", token_path=str(path)), [gone]))
+    assert not os.path.lexists(str(path))
+    assert result["token_removed"] is True
+    assert result["changed"] is True
+
+
+def test_absent_without_a_file_reports_nothing_removed(make_action, tmp_path):
+    gone = dict(changed=False, api_key={}, actions=[])
+    result = run(make_action(dict(CONNECTION, name="ci", state="absent", token_path=str(tmp_path / "ci.token")),
+                             [gone]))
+    assert result["token_removed"] is False
+    assert result["changed"] is False
+
+
+def test_a_failed_delete_keeps_the_token_file(make_action, tmp_path):
+    path = tmp_path / "ci.token"
+    path.write_text(OLD_TOKEN)
+    failure = dict(failed=True, changed=False, msg="The API answered 500.")
+    result = run(make_action(dict(CONNECTION, name="ci", state="absent", token_path=str(path)), [failure]))
+    assert result["failed"] is True
+    assert path.read_text() == OLD_TOKEN
+    assert "token_removed" not in result
+
+
+def test_existing_key_without_token_file_gets_a_warning(make_action, tmp_path):
+    path = tmp_path / "ci.token"
+    result = run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [unchanged()]))
+    assert result["changed"] is False
+    assert result["token_written"] is False
+    warnings = result.get("warnings") or []
+    assert len(warnings) == 1
+    assert str(path) in warnings[0]
+    assert "tok_old0000000001" in warnings[0]
+    assert "state=regenerated" in warnings[0]
+
+
+def test_existing_key_with_its_token_file_gets_no_warning(make_action, tmp_path):
+    path = tmp_path / "ci.token"
+    path.write_text(OLD_TOKEN)
+    result = run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [unchanged()]))
+    assert not result.get("warnings")
+    assert path.read_text() == OLD_TOKEN
+
+
+def test_a_failed_module_run_is_returned_with_the_path_and_no_file(make_action, tmp_path):
+    path = tmp_path / "ci.token"
+    failure = dict(failed=True, changed=False, msg="2 API keys are named 'ci'.")
+    result = run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [failure]))
+    assert result["failed"] is True
+    assert result["msg"] == "2 API keys are named 'ci'."
+    assert result["token_written"] is False
+    assert not os.path.lexists(str(path))
+    assert not result.get("warnings")
+
+
+# --------------------------------------------------------------------------- the directory lock
+
+HOLDER = r"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("token_store", sys.argv[1])
+store = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(store)
+with store.DirectoryLock(sys.argv[2], wait=0):
+    sys.stdout.write("locked\n")
+    sys.stdout.flush()
+    sys.stdin.readline()
+"""
+
+
+def test_the_lock_is_held_while_the_module_runs_and_released_after(make_action, tmp_path):
+    path = tmp_path / "prod" / "ci.token"
+    seen = []
+
+    def module_run(**kwargs):
+        try:
+            with DirectoryLock(str(path.parent), wait=0):
+                seen.append("lock was free")
+        except TokenStoreError:
+            seen.append("lock was held")
+        return created()
+
+    action = make_action(dict(CONNECTION, name="ci", token_path=str(path)))
+    action._execute_module = MagicMock(side_effect=module_run)
+    run(action)
+    assert seen == ["lock was held"]
+    with DirectoryLock(str(path.parent), wait=0):
+        pass
+
+
+def test_a_lock_held_by_another_process_fails_without_any_module_run(make_action, tmp_path, short_lock_wait):
+    directory = tmp_path / "prod"
+    directory.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, _token_store.__file__, str(directory)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        action = make_action(dict(CONNECTION, name="ci", token_path=str(directory / "ci.token")), [created()])
+        with pytest.raises(AnsibleActionFail) as info:
+            run(action)
+        message = str(info.value)
+        assert str(directory / LOCK_NAME) in message
+        assert "process %d" % holder.pid in message
+        assert action._execute_module.call_count == 0
+        assert not (directory / "ci.token").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # Once the holder is gone, the task runs.
+    action = make_action(dict(CONNECTION, name="ci", token_path=str(directory / "ci.token")), [created()])
+    assert run(action)["token_written"] is True
