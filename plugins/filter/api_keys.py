@@ -70,7 +70,7 @@ def api_key_spec_errors(teams):
                               "plain directory name." % (where, _shown(label), problem))
             elif label in seen_teams:
                 errors.append("%s.name %r is declared twice." % (where, label))
-        seen_teams.add(label)
+            seen_teams.add(label)
         in_team = " (team %s)" % _shown(label) if isinstance(label, str) and label.strip() else ""
         if not isinstance(team.get("auth_token"), str) or not team["auth_token"].strip():
             errors.append("%s.auth_token%s must be that team's admin token (a non-blank string)." % (where, in_team))
@@ -106,6 +106,9 @@ def _key_errors(where, keys, team):
         names.add(name)
         at = "%s (key %s%s)" % (at, _shown(name), in_team)
         if key.get("id") is not None:
+            if not isinstance(key["id"], str):
+                errors.append("%s: id must be a string such as tok_x1ZJrdx5qg4LV, got %s." % (at, type(key["id"]).__name__))
+                continue
             if key["id"] in ids:
                 errors.append("%s: id %r is declared twice in this team." % (at, key["id"]))
             ids.add(key["id"])
@@ -142,25 +145,20 @@ def _plan_error_message(exc, team, spec):
     return "%s: %s" % (where, exc)
 
 
-def _file_mode_ok(entry):
-    return str(entry.get("mode", "")).lstrip("0") == "600"
-
-
 def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, token_dir=None, token_files=None,
-                 reissue_missing=False):
+                 reissue_missing=False, warn_missing=False):
     """Split a team's declared keys into those that need the api_key module and those that do not.
 
     ``team_keys`` is ``api_key_info``'s ``api_keys``. Returns ``converge`` (declared keys to pass to
     api_key, each with its ``action``), ``purge`` (undeclared keys to delete, never the key that
     ``auth_token`` is), the names per outcome for a summary, and ``errors`` (messages for keys that
     cannot be planned, naming the team and key). With ``token_dir`` (the team's token directory),
-    each item gets its ``token_path``; with ``token_files`` (``ansible.builtin.find``'s ``files`` of
-    that directory), a declared key that exists without a token file is listed in ``missing_tokens``
-    and converged with action ``check_token`` (the api_key task then warns), or ``reissue`` (rotated
-    into the file) when ``reissue_missing`` is true; ``fix_modes`` lists the token files of declared
-    keys whose mode is not 0600 and ``symlinks`` those that are symlinks.
+    each item gets its ``token_path``; with ``token_files`` (the ``files`` that ``token_dir`` or
+    ``ansible.builtin.find`` returned for that directory), a declared key that exists without a token
+    file is listed in ``missing_tokens`` (with ``warn_missing``, an Ansible warning names it and the
+    fix) or, when ``reissue_missing`` is true, converged with action ``reissue`` (rotated into the file).
     """
-    result = dict(converge=[], purge=[], errors=[], missing_tokens=[], fix_modes=[], symlinks=[])
+    result = dict(converge=[], purge=[], errors=[], missing_tokens=[])
     for outcome in OUTCOMES:
         result[outcome] = []
     files = _files_by_name(token_files)
@@ -175,7 +173,6 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
         item = dict(spec)
         if token_dir is not None:
             item["token_path"] = "%s/%s%s" % (token_dir, spec["name"], TOKEN_SUFFIX)
-            _file_checks(result, files.get(spec["name"] + TOKEN_SUFFIX), item)
         kinds = plan.action_names
         if token_files is not None and plan.before is not None and spec["state"] == "present" \
                 and spec["name"] + TOKEN_SUFFIX not in files:
@@ -185,10 +182,11 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
                 result["rotated"].append(spec["name"])
                 result["converge"].append(dict(item, state="regenerated", action="reissue"))
                 continue
-            if not kinds:
-                result["unchanged"].append(spec["name"])
-                result["converge"].append(dict(item, action="check_token"))
-                continue
+            if warn_missing:
+                _warn("Team %r, key %r: the key exists but its token file %s does not, and the API shows a token "
+                      "only once. Set team_api_keys_reissue_missing_tokens: true (or declare the key with state: "
+                      "regenerated for one run) to issue a new token into the file."
+                      % (team, spec["name"], item.get("token_path")))
         if not kinds:
             result["unchanged"].append(spec["name"])
             continue
@@ -211,6 +209,13 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
     return result
 
 
+def _warn(message):
+    """An Ansible warning, shown under the task whose template called the filter (repeats are shown once)."""
+    from ansible.utils.display import Display
+
+    Display().warning(message)
+
+
 def _matched_ids(team_keys, declared):
     """Ids of the keys that declarations manage: by id when one is given, else every key of that name."""
     matched = set()
@@ -229,15 +234,6 @@ def _files_by_name(token_files):
         if isinstance(path, str):
             files[path.rsplit("/", 1)[-1]] = entry
     return files
-
-
-def _file_checks(result, entry, item):
-    if entry is None:
-        return
-    if entry.get("islnk"):
-        result["symlinks"].append(item["token_path"])
-    elif not _file_mode_ok(entry):
-        result["fix_modes"].append(item["token_path"])
 
 
 def api_key_summary(plan, converged=None, purged=None, check_mode=False):

@@ -50,7 +50,7 @@ def name_problem(name):
     if "/" in name:
         return "contains '/'"
     if name in (".", ".."):
-        return "is %r, which names a directory, not a file" % name
+        return "is %r, which always means the current or the parent directory" % name
     size = len(name.encode("utf-8", "surrogatepass"))
     if size > NAME_MAX:
         return "is %d bytes long in UTF-8; a file name may have at most %d bytes" % (size, NAME_MAX)

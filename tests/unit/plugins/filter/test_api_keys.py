@@ -3,7 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Unit tests for the api_key_plan and api_key_spec_errors filters."""
+"""Unit tests for the api_key_plan and api_key_spec_errors filters.
+
+Token paths, token file checks, planning errors of the role and api_key_summary are tested in
+test_api_keys_custody.py.
+"""
 
 import os
 import subprocess
@@ -11,12 +15,11 @@ import sys
 
 import pytest
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.latitudesh.cloud.plugins.filter.api_keys import (
     FilterModule,
     api_key_plan,
     api_key_spec_errors,
+    api_key_summary,
 )
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import normalize_api_key
 
@@ -40,13 +43,14 @@ def team_key(key_id, name, read_only=False, allowed_ips=None, token_last_slice="
 
 
 def plan(**outcomes):
-    result = dict(converge=[], purge=[], created=[], updated=[], rotated=[], deleted=[], unchanged=[])
+    result = dict(converge=[], purge=[], errors=[], missing_tokens=[],
+                  created=[], updated=[], rotated=[], deleted=[], unchanged=[])
     result.update(outcomes)
     return result
 
 
-def converge(name, action, state="present", read_only=None, allowed_ips=None):
-    return dict(name=name, state=state, read_only=read_only, allowed_ips=allowed_ips, action=action)
+def converge(name, action, state="present", read_only=None, allowed_ips=None, key_id=None):
+    return dict(name=name, id=key_id, state=state, read_only=read_only, allowed_ips=allowed_ips, action=action)
 
 
 def team(**overrides):
@@ -86,11 +90,23 @@ def test_spec_errors_team_not_a_dict_names_its_index():
     ]
 
 
-@pytest.mark.parametrize("name", ["", "   ", "prod/eu", ".hidden", "..", None, 42])
-def test_spec_errors_bad_team_name(name):
-    assert api_key_spec_errors([team(name="ok"), team(name=name)]) == [
-        "team_api_keys_teams[1].name must be a non-blank team label without '/' (it names the token directory).",
-    ]
+NOT_A_LABEL = "team_api_keys_teams[1].name must be a non-blank team label (it names the token directory)."
+NOT_A_DIRECTORY = ("team_api_keys_teams[1].name %s %s; it names the team's token directory, so choose a label that is "
+                   "a plain directory name.")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("", NOT_A_LABEL),
+    ("   ", NOT_A_LABEL),
+    (None, NOT_A_LABEL),
+    (42, NOT_A_LABEL),
+    ("prod/eu", NOT_A_DIRECTORY % ("'prod/eu'", "contains '/'")),
+    (".hidden", NOT_A_DIRECTORY % ("'.hidden'", "starts with '.' (the token directory keeps its lock and records in "
+                                                "such files)")),
+    ("..", NOT_A_DIRECTORY % ("'..'", "is '..', which always means the current or the parent directory")),
+])
+def test_spec_errors_bad_team_name(name, message):
+    assert api_key_spec_errors([team(name="ok"), team(name=name)]) == [message]
 
 
 def test_spec_errors_duplicate_team_name():
@@ -102,7 +118,7 @@ def test_spec_errors_duplicate_team_name():
 @pytest.mark.parametrize("overrides", [{"auth_token": ""}, {"auth_token": "  "}, {"auth_token": None}, {"auth_token": 123}])
 def test_spec_errors_bad_auth_token(overrides):
     assert api_key_spec_errors([team(name="a"), team(name="b", **overrides)]) == [
-        "team_api_keys_teams[1].auth_token must be that team's admin token (a non-blank string).",
+        "team_api_keys_teams[1].auth_token (team 'b') must be that team's admin token (a non-blank string).",
     ]
 
 
@@ -110,21 +126,23 @@ def test_spec_errors_missing_auth_token():
     declared = team()
     del declared["auth_token"]
     assert api_key_spec_errors([declared]) == [
-        "team_api_keys_teams[0].auth_token must be that team's admin token (a non-blank string).",
+        "team_api_keys_teams[0].auth_token (team 'prod') must be that team's admin token (a non-blank string).",
     ]
 
 
 @pytest.mark.parametrize("api_keys", [None, {"name": "ci"}, "ci"])
 def test_spec_errors_api_keys_not_a_list(api_keys):
     assert api_key_spec_errors([team(name="a"), team(name="b", api_keys=api_keys)]) == [
-        "team_api_keys_teams[1].api_keys must be a list (it may be empty).",
+        "team_api_keys_teams[1].api_keys (team 'b') must be a list (it may be empty).",
     ]
 
 
 def test_spec_errors_api_keys_missing():
     declared = team()
     del declared["api_keys"]
-    assert api_key_spec_errors([declared]) == ["team_api_keys_teams[0].api_keys must be a list (it may be empty)."]
+    assert api_key_spec_errors([declared]) == [
+        "team_api_keys_teams[0].api_keys (team 'prod') must be a list (it may be empty).",
+    ]
 
 
 def test_spec_errors_empty_api_keys_is_fine():
@@ -133,9 +151,10 @@ def test_spec_errors_empty_api_keys_is_fine():
 
 def test_spec_errors_reports_every_team_problem_at_once():
     assert api_key_spec_errors([team(name="a/b", auth_token="", api_keys=None)]) == [
-        "team_api_keys_teams[0].name must be a non-blank team label without '/' (it names the token directory).",
-        "team_api_keys_teams[0].auth_token must be that team's admin token (a non-blank string).",
-        "team_api_keys_teams[0].api_keys must be a list (it may be empty).",
+        "team_api_keys_teams[0].name 'a/b' contains '/'; it names the team's token directory, so choose a label that "
+        "is a plain directory name.",
+        "team_api_keys_teams[0].auth_token (team 'a/b') must be that team's admin token (a non-blank string).",
+        "team_api_keys_teams[0].api_keys (team 'a/b') must be a list (it may be empty).",
     ]
 
 
@@ -146,22 +165,29 @@ def test_spec_errors_key_without_name(key):
     ]
 
 
-@pytest.mark.parametrize("name", ["ci/deployer", "/", ".", ".."])
-def test_spec_errors_key_name_that_is_not_a_file_name(name):
+@pytest.mark.parametrize("name, reason", [
+    ("ci/deployer", "contains '/'"),
+    ("/", "contains '/'"),
+    (".", "is '.', which always means the current or the parent directory"),
+    ("..", "is '..', which always means the current or the parent directory"),
+])
+def test_spec_errors_key_name_that_is_not_a_file_name(name, reason):
     assert key_errors({"name": name}) == [
-        "team_api_keys_teams[0].api_keys[0].name %r must not contain '/' (it names the token file <team>/<name>.token)." % name,
+        "team_api_keys_teams[0].api_keys[0].name %r in team 'prod' %s; the key's token file is <team>/<name>.token, "
+        "so choose a name that is a plain file name." % (name, reason),
     ]
 
 
 def test_spec_errors_blank_key_name_uses_module_validation():
     assert key_errors({"name": "  "}) == [
-        "team_api_keys_teams[0].api_keys[0]: name must not be blank: give the key's name, for example name=ci-deployer.",
+        "team_api_keys_teams[0].api_keys[0] (key '  ' in team 'prod'): name must not be blank: give the key's name, "
+        "for example name=ci-deployer.",
     ]
 
 
 def test_spec_errors_duplicate_key_name_in_one_team():
     assert key_errors({"name": "ci"}, {"name": "mon"}, {"name": "ci"}) == [
-        "team_api_keys_teams[0].api_keys[2].name 'ci' is declared twice in this team.",
+        "team_api_keys_teams[0].api_keys[2].name 'ci' is declared twice in team 'prod'.",
     ]
 
 
@@ -173,16 +199,17 @@ def test_spec_errors_same_key_name_in_two_teams_is_fine():
 @pytest.mark.parametrize("allowed_ips", ["10.0.0.1", {"ip": "10.0.0.1"}, ["10.0.0.1", 10], [None]])
 def test_spec_errors_allowed_ips_not_a_list_of_strings(allowed_ips):
     assert key_errors({"name": "ok"}, {"name": "ci", "allowed_ips": allowed_ips}) == [
-        "team_api_keys_teams[0].api_keys[1].allowed_ips must be a list of IP addresses or CIDR networks.",
+        "team_api_keys_teams[0].api_keys[1] (key 'ci' in team 'prod'): allowed_ips must be a list of IP addresses or "
+        "CIDR networks.",
     ]
 
 
 def test_spec_errors_bad_ip_names_the_entry():
     assert key_errors({"name": "ci", "allowed_ips": ["10.0.0.1", "10.0.0.300", "not-an-ip"]}) == [
-        "team_api_keys_teams[0].api_keys[0]: allowed_ips entry '10.0.0.300' is not an IP address or CIDR network "
-        "(examples: 192.0.2.10, 10.0.0.0/24, 2001:db8::/64).",
-        "team_api_keys_teams[0].api_keys[0]: allowed_ips entry 'not-an-ip' is not an IP address or CIDR network "
-        "(examples: 192.0.2.10, 10.0.0.0/24, 2001:db8::/64).",
+        "team_api_keys_teams[0].api_keys[0] (key 'ci' in team 'prod'): allowed_ips entry '10.0.0.300' is not an IP "
+        "address or CIDR network (examples: 192.0.2.10, 10.0.0.0/24, 2001:db8::/64).",
+        "team_api_keys_teams[0].api_keys[0] (key 'ci' in team 'prod'): allowed_ips entry 'not-an-ip' is not an IP "
+        "address or CIDR network (examples: 192.0.2.10, 10.0.0.0/24, 2001:db8::/64).",
     ]
 
 
@@ -192,7 +219,7 @@ def test_spec_errors_empty_allowed_ips_is_fine():
 
 def test_spec_errors_read_only_not_boolean_like():
     assert key_errors({"name": "ok"}, {"name": "ci", "read_only": "maybe"}) == [
-        "team_api_keys_teams[0].api_keys[1].read_only must be a boolean, got 'maybe'.",
+        "team_api_keys_teams[0].api_keys[1] (key 'ci' in team 'prod'): read_only must be a boolean, got 'maybe'.",
     ]
 
 
@@ -204,7 +231,8 @@ def test_spec_errors_read_only_boolean_like_is_accepted(read_only):
 @pytest.mark.parametrize("state", ["deleted", "Present", "rotated"])
 def test_spec_errors_bad_state(state):
     assert key_errors({"name": "ok"}, {"name": "ci", "state": state}) == [
-        "team_api_keys_teams[0].api_keys[1]: state must be one of present, absent, regenerated, got %r." % state,
+        "team_api_keys_teams[0].api_keys[1] (key 'ci' in team 'prod'): state must be one of present, absent, "
+        "regenerated, got %r." % state,
     ]
 
 
@@ -214,7 +242,8 @@ def test_spec_errors_paths_point_at_the_right_team_and_key():
         team(name="staging", api_keys=[{"name": "ci"}, {"name": "mon", "state": "gone"}]),
     ]
     assert api_key_spec_errors(teams) == [
-        "team_api_keys_teams[1].api_keys[1]: state must be one of present, absent, regenerated, got 'gone'.",
+        "team_api_keys_teams[1].api_keys[1] (key 'mon' in team 'staging'): state must be one of present, absent, "
+        "regenerated, got 'gone'.",
     ]
 
 
@@ -342,17 +371,26 @@ def test_plan_absent_missing_key_is_unchanged():
     assert api_key_plan(team_keys(), [{"name": "never-made", "state": "absent"}]) == plan(unchanged=["never-made"])
 
 
-def test_plan_absent_on_the_auth_token_key_raises():
-    with pytest.raises(AnsibleFilterError) as excinfo:
-        api_key_plan(team_keys(), [{"name": "ansible", "state": "absent"}], auth_token=AUTH_TOKEN)
-    assert SELF_ID in str(excinfo.value)
-    assert "auth_token" in str(excinfo.value)
+def test_plan_absent_on_the_auth_token_key_is_an_error_naming_team_and_key_without_force():
+    declared = [{"name": "ansible", "state": "absent"}, {"name": "old-laptop", "state": "absent"}]
+    result = api_key_plan(team_keys(), declared, auth_token=AUTH_TOKEN, team="prod")
+    assert result == plan(
+        errors=[
+            "Team 'prod', key 'ansible': this is the key that the team's auth_token belongs to (id %s); to delete it "
+            "would lock the role out of the team. Give the team another admin token in team_api_keys_teams, or keep "
+            "this key's state present. Nothing was changed." % SELF_ID,
+        ],
+        # The key that can be planned still is; the auth_token key is neither converged nor counted.
+        converge=[converge("old-laptop", "delete", state="absent")],
+        deleted=["old-laptop"],
+    )
+    assert "force" not in result["errors"][0]
 
 
 def test_plan_purge_deletes_undeclared_keys_but_not_the_auth_token_key():
     declared = [{"name": "ci-deployer"}, {"name": "monitoring", "read_only": True}]
     assert api_key_plan(team_keys(), declared, purge=True, auth_token=AUTH_TOKEN) == plan(
-        purge=[{"id": OLD_ID, "name": "old-laptop"}],
+        purge=[{"id": OLD_ID, "name": "old-laptop", "token_path": None}],
         deleted=["old-laptop"],
         unchanged=["ci-deployer", "monitoring"],
     )
@@ -367,9 +405,9 @@ def test_plan_purge_protection_follows_the_token_slice():
     # With another admin token, the "ansible" key is just another undeclared key.
     result = api_key_plan(team_keys(), [{"name": "ci-deployer"}], purge=True, auth_token="other-admin-token-00000")
     assert result["purge"] == [
-        {"id": MON_ID, "name": "monitoring"},
-        {"id": OLD_ID, "name": "old-laptop"},
-        {"id": SELF_ID, "name": "ansible"},
+        {"id": MON_ID, "name": "monitoring", "token_path": None},
+        {"id": OLD_ID, "name": "old-laptop", "token_path": None},
+        {"id": SELF_ID, "name": "ansible", "token_path": None},
     ]
     assert result["deleted"] == ["monitoring", "old-laptop", "ansible"]
 
@@ -393,14 +431,15 @@ def test_plan_no_declared_keys():
     assert api_key_plan(team_keys(), []) == plan()
 
 
-def test_plan_duplicate_team_key_names_raise_filter_error_naming_ids():
+def test_plan_duplicate_team_key_names_are_an_error_naming_team_key_and_ids_without_force():
     keys = team_keys() + [team_key("tok_ci0000000002", "ci-deployer")]
-    with pytest.raises(AnsibleFilterError) as excinfo:
-        api_key_plan(keys, [{"name": "ci-deployer", "read_only": True}])
-    message = str(excinfo.value)
-    assert CI_ID in message
-    assert "tok_ci0000000002" in message
-    assert "'ci-deployer'" in message
+    result = api_key_plan(keys, [{"name": "ci-deployer", "read_only": True}], team="prod")
+    assert result == plan(errors=[
+        "Team 'prod', key 'ci-deployer': 2 API keys in the team have this name (ids: %s, tok_ci0000000002), so the "
+        "name does not tell which one to manage. Add `id: <one of these ids>` to this key in team_api_keys_teams (and "
+        "delete or rename the other keys), then run the role again. Nothing was changed." % CI_ID,
+    ])
+    assert "force" not in result["errors"][0]
 
 
 def test_plan_duplicate_names_elsewhere_do_not_matter():
@@ -410,10 +449,13 @@ def test_plan_duplicate_names_elsewhere_do_not_matter():
 
 def test_plan_does_not_modify_its_inputs():
     keys = team_keys()
-    declared = [{"name": "monitoring", "read_only": "no"}, {"name": "backup"}]
-    api_key_plan(keys, declared, purge=True, auth_token=AUTH_TOKEN)
+    declared = [{"name": "monitoring", "read_only": "no"}, {"name": "backup"}, {"name": "ci-deployer"}]
+    files = [{"path": "/srv/credentials/prod/monitoring.token", "mode": "0644", "islnk": False}]
+    api_key_plan(keys, declared, purge=True, auth_token=AUTH_TOKEN, team="prod", token_dir="/srv/credentials/prod",
+                 token_files=files, reissue_missing=True)
     assert keys == team_keys()
-    assert declared == [{"name": "monitoring", "read_only": "no"}, {"name": "backup"}]
+    assert declared == [{"name": "monitoring", "read_only": "no"}, {"name": "backup"}, {"name": "ci-deployer"}]
+    assert files == [{"path": "/srv/credentials/prod/monitoring.token", "mode": "0644", "islnk": False}]
 
 
 def test_plan_mixed_outcomes_keep_declaration_order():
@@ -439,8 +481,12 @@ def test_plan_mixed_outcomes_keep_declaration_order():
 # --------------------------------------------------------------------------- plugin
 
 
-def test_filter_module_maps_both_filters():
-    assert FilterModule().filters() == {"api_key_plan": api_key_plan, "api_key_spec_errors": api_key_spec_errors}
+def test_filter_module_maps_the_three_filters():
+    assert FilterModule().filters() == {
+        "api_key_plan": api_key_plan,
+        "api_key_spec_errors": api_key_spec_errors,
+        "api_key_summary": api_key_summary,
+    }
 
 
 def test_importing_the_filter_does_not_import_requests():

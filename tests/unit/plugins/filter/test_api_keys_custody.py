@@ -13,27 +13,10 @@ from ansible_collections.latitudesh.cloud.plugins.filter.api_keys import (
     api_key_spec_errors,
     api_key_summary,
 )
-from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import normalize_api_key
+from ansible_collections.latitudesh.cloud.tests.unit.plugins.filter.test_api_keys import AUTH_TOKEN, team_key
 
-AUTH_TOKEN = "5ec2e7a11ce0b0b5ec2e7a11ce0b0b0e1f2a"
-IN_USE_SLICE = "e1f2a"
+IN_USE_SLICE = AUTH_TOKEN[-5:]
 TOKEN_DIR = "/srv/credentials/prod"
-
-
-def team_key(key_id, name, read_only=False, allowed_ips=None, token_last_slice="9c3d1"):
-    """A key as api_key_info returns it."""
-    return normalize_api_key({
-        "id": key_id,
-        "type": "api_keys",
-        "attributes": {
-            "name": name,
-            "read_only": read_only,
-            "allowed_ips": allowed_ips,
-            "token_last_slice": token_last_slice,
-            "api_version": "2023-06-01",
-            "user": {"id": "user_1", "email": "ops@example.com"},
-        },
-    })
 
 
 def found(name, mode="0600", islnk=False, directory=TOKEN_DIR):
@@ -191,15 +174,29 @@ def test_purge_never_lists_the_in_use_key():
 # --------------------------------------------------------------------------- missing token files
 
 
-def test_existing_key_without_token_file_is_checked_not_rotated_by_default():
+def test_existing_key_without_token_file_is_reported_not_rotated_by_default(monkeypatch):
+    warnings = []
+    monkeypatch.setattr("ansible.utils.display.Display.warning", lambda self, msg, *a, **k: warnings.append(msg))
     keys = [team_key("tok_c", "ci"), team_key("tok_m", "mon")]
     result = api_key_plan(keys, [{"name": "ci"}, {"name": "mon"}], token_dir=TOKEN_DIR,
                           token_files=[found("mon.token")])
     assert result["missing_tokens"] == ["ci"]
     assert result["unchanged"] == ["ci", "mon"]
     assert result["rotated"] == []
-    assert result["converge"] == [dict(name="ci", id=None, state="present", read_only=None, allowed_ips=None,
-                                       token_path=TOKEN_DIR + "/ci.token", action="check_token")]
+    assert result["converge"] == [], "a key without a token file costs no module call"
+    assert warnings == [], "warnings only with warn_missing"
+
+
+def test_missing_token_file_warning_names_team_key_file_and_fix(monkeypatch):
+    warnings = []
+    monkeypatch.setattr("ansible.utils.display.Display.warning", lambda self, msg, *a, **k: warnings.append(msg))
+    keys = [team_key("tok_c", "ci"), team_key("tok_m", "mon")]
+    result = api_key_plan(keys, [{"name": "ci"}, {"name": "mon"}], team="prod", token_dir=TOKEN_DIR,
+                          token_files=[found("mon.token")], warn_missing=True)
+    assert result["converge"] == []
+    assert len(warnings) == 1, warnings
+    for words in ("Team 'prod', key 'ci'", TOKEN_DIR + "/ci.token", "team_api_keys_reissue_missing_tokens: true"):
+        assert words in warnings[0], (words, warnings[0])
 
 
 def test_existing_key_without_token_file_is_reissued_when_asked():
@@ -218,8 +215,8 @@ def test_the_in_use_key_is_never_reissued():
                           reissue_missing=True)
     assert result["missing_tokens"] == ["admin"]
     assert result["rotated"] == []
-    item = result["converge"][0]
-    assert (item["state"], item["action"]) == ("present", "check_token")
+    assert result["unchanged"] == ["admin"]
+    assert result["converge"] == []
 
 
 def test_a_key_that_needs_an_update_and_has_no_token_file_is_reissued_when_asked():
@@ -250,29 +247,24 @@ def test_without_token_files_missing_files_are_not_judged():
     assert result["unchanged"] == ["ci"]
 
 
-# --------------------------------------------------------------------------- modes and symlinks
+# --------------------------------------------------------------------------- token file entries
 
 
-def test_fix_modes_and_symlinks_from_find_entries():
-    keys = [team_key("tok_%d" % index, name) for index, name in enumerate(["ok", "loose", "link", "exec"])]
-    files = [
-        found("ok.token", mode="0600"),
-        found("loose.token", mode="0644"),
-        found("link.token", mode="0777", islnk=True),
-        found("exec.token", mode="0700"),
-        found("undeclared.token", mode="0666"),
-    ]
-    declared = [{"name": "ok"}, {"name": "loose"}, {"name": "link"}, {"name": "exec"}]
+def test_a_symlink_or_any_mode_counts_as_an_existing_token_file():
+    """Modes and symlinks are token_dir's business: the plan only asks whether the file is there."""
+    keys = [team_key("tok_%d" % index, name) for index, name in enumerate(["ok", "loose", "link"])]
+    files = [found("ok.token", mode="0600"), found("loose.token", mode="0644"),
+             found("link.token", mode="0777", islnk=True), found("undeclared.token", mode="0666")]
+    declared = [{"name": "ok"}, {"name": "loose"}, {"name": "link"}]
     result = api_key_plan(keys, declared, token_dir=TOKEN_DIR, token_files=files)
-    assert result["fix_modes"] == [TOKEN_DIR + "/loose.token", TOKEN_DIR + "/exec.token"]
-    assert result["symlinks"] == [TOKEN_DIR + "/link.token"]
-    assert result["missing_tokens"] == []
+    assert result["missing_tokens"] == [] and result["converge"] == []
+    assert "fix_modes" not in result and "symlinks" not in result
 
 
 def test_find_entries_without_a_path_are_ignored():
     result = api_key_plan([team_key("tok_c", "ci")], [{"name": "ci"}], token_dir=TOKEN_DIR,
                           token_files=[{"mode": "0644"}, "ci.token", None, found("ci.token")])
-    assert result["fix_modes"] == [] and result["missing_tokens"] == []
+    assert result["missing_tokens"] == []
 
 
 # --------------------------------------------------------------------------- summary
@@ -344,8 +336,8 @@ def test_summary_in_check_mode_says_it_is_a_prediction():
     ("a\x00b", "contains a NUL character"),
     ("a\nb", "contains a control character"),
     ("a\tb", "contains a control character"),
-    (".", "names a directory"),
-    ("..", "names a directory"),
+    (".", "current or the parent directory"),
+    ("..", "current or the parent directory"),
     (".hidden", "starts with '.'"),
     ("x" * 250, "256 bytes"),
     (u"\u00e9" * 150, "300 bytes"),
@@ -374,8 +366,8 @@ def test_spec_errors_accept_key_names_up_to_255_bytes_with_the_suffix(name):
 @pytest.mark.parametrize("label, reason", [
     ("a\x00b", "contains a NUL character"),
     ("a\nb", "contains a control character"),
-    (".", "names a directory"),
-    ("..", "names a directory"),
+    (".", "current or the parent directory"),
+    ("..", "current or the parent directory"),
     (".hidden", "starts with '.'"),
     ("t" * 256, "256 bytes"),
     (u"\u00e9" * 128, "256 bytes"),

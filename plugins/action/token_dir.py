@@ -1,0 +1,101 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) latitudesh.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Controller side of latitudesh.cloud.token_dir: a token directory's modes, files and issue record.
+
+Everything happens in this process on the controller, with no module run: the role calls it once
+per team. Documented in the module of the same name.
+"""
+
+import os
+import stat
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.latitudesh.cloud.plugins.modules.token_dir import ARGUMENT_SPEC
+from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store import (
+    TOKEN_SUFFIX,
+    TokenStoreError,
+    make_private_dirs,
+    name_problem,
+    read_manifest,
+)
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        path = os.path.expanduser(args["path"])
+        if not os.path.isabs(path):
+            path = os.path.join(self._loader.get_basedir(), path)
+        path = os.path.normpath(path)
+        for name in args["secure_files"]:
+            problem = name_problem(name)
+            if problem:
+                raise AnsibleActionFail("secure_files entry %r %s; give file names in path, not paths." % (name, problem))
+        check = self._task.check_mode
+        try:
+            changed = _private_directory(path, check)
+            files, secured, symlinks = _secure(path, args["secure_files"], check)
+        except (OSError, TokenStoreError) as exc:
+            raise AnsibleActionFail("Cannot make the token directory %s private: %s." % (
+                path, getattr(exc, "strerror", None) or exc))
+        result.update(changed=changed or bool(secured), path=path, files=files, secured=secured, symlinks=symlinks,
+                      tokens=read_manifest(path) if os.path.isdir(path) else {})
+        return result
+
+
+def _private_directory(path, check):
+    """Create ``path`` (0700) or set it to 0700; True when that changed something."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise TokenStoreError("%s exists and is not a directory" % path)
+    if not os.path.isdir(path):
+        if not check:
+            make_private_dirs(path)
+        return True
+    if stat.S_IMODE(os.stat(path).st_mode) == PRIVATE_DIR:
+        return False
+    if not check:
+        os.chmod(path, PRIVATE_DIR)
+    return True
+
+
+def _secure(path, names, check):
+    """Set the named regular files to 0600; list the ``*.token`` files as ``find`` does."""
+    secured, symlinks = [], []
+    if not os.path.isdir(path):
+        return [], secured, symlinks
+    for name in names:
+        target = os.path.join(path, name)
+        try:
+            info = os.lstat(target)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            symlinks.append(name)
+        elif stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) != PRIVATE_FILE:
+            if not check:
+                os.chmod(target, PRIVATE_FILE)
+            secured.append(name)
+    files = []
+    for name in sorted(os.listdir(path)):
+        if not name.endswith(TOKEN_SUFFIX):
+            continue
+        info = os.lstat(os.path.join(path, name))
+        files.append({
+            "path": os.path.join(path, name),
+            "mode": "%04o" % stat.S_IMODE(info.st_mode),
+            "islnk": stat.S_ISLNK(info.st_mode),
+            "isreg": stat.S_ISREG(info.st_mode),
+        })
+    return files, secured, symlinks
