@@ -101,7 +101,7 @@ options:
   token_vault_password:
     description:
       - Encrypt the token file with Ansible Vault using this password; read it with C(ansible-vault view).
-      - The token is encrypted in memory: it is never on disk in plain text, not even for a moment.
+      - The token is encrypted in memory, so it is never on disk in plain text, not even for a moment.
       - Only with O(token_path).
     type: str
     version_added: 0.2.0
