@@ -30,10 +30,12 @@ FORBIDDEN_FILES = frozenset([
 REQUIRED = (
     "MANIFEST.json", "FILES.json", "requirements.txt",
     "meta/runtime.yml", "meta/execution-environment.yml",
-    "plugins/modules/api_key.py", "plugins/modules/api_key_info.py",
+    "plugins/modules/api_key.py", "plugins/modules/api_key_info.py", "plugins/modules/token_dir.py",
+    "plugins/action/api_key.py", "plugins/action/token_dir.py", "plugins/plugin_utils/_token_store.py",
     "plugins/module_utils/_api.py", "plugins/module_utils/_api_keys.py", "plugins/module_utils/_errors.py",
     "plugins/doc_fragments/api.py",
     "plugins/filter/api_keys.py", "plugins/filter/api_key_plan.yml", "plugins/filter/api_key_spec_errors.yml",
+    "plugins/filter/api_key_summary.yml",
     "roles/team_api_keys/meta/argument_specs.yml", "roles/team_api_keys/tasks/main.yml",
     "tests/sandbox/latitude_sandbox.py",  # docs/sandbox.md tells users of an installed collection to run it
 )
@@ -193,7 +195,10 @@ def test_role_from_the_installed_collection(installed, sandbox):
 
 
 @pytest.mark.parametrize("doc_type, name, expected", [
-    ("module", "latitudesh.cloud.api_key", ["regenerated", "force", "group/latitudesh.cloud.latitudesh"]),
+    ("module", "latitudesh.cloud.api_key", ["regenerated", "force", "group/latitudesh.cloud.latitudesh", "token_path",
+                                            "token_vault_password", "action plugin"]),
+    ("module", "latitudesh.cloud.token_dir", ["secure_files", "controller", "issue record"]),
+    ("filter", "latitudesh.cloud.api_key_summary", ["converged", "purged", "prediction"]),
     ("role", "latitudesh.cloud.team_api_keys", ["ENTRY POINT: *main*", "team_api_keys_teams", "team_api_keys_purge"]),
     ("filter", "latitudesh.cloud.api_key_plan", ["declared", "purge", "converge"]),
 ])
