@@ -80,8 +80,9 @@ def api_argument_spec():
 # The URL check: the host that is checked is the host that is connected to
 # --------------------------------------------------------------------------
 
-# Whitespace, control characters and the backslash: parsers disagree on them.
-_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f-\x9f\\\u1680\u180e\u2000-\u200d\u2028\u2029\u202f\u205f\u3000\ufeff]")
+def _unsafe_url_char(char):
+    """Whitespace, control and format characters and the backslash: parsers disagree on them."""
+    return char == "\\" or char.isspace() or not char.isprintable()
 
 
 def _shown_url(url):
@@ -100,10 +101,10 @@ def check_api_url(api_url):
     if not re.match(r"(?i)https?://", url):
         raise ConfigError("api_url %r is not an absolute http(s) URL: give the scheme and host, %s."
                           % (_shown_url(url), example))
-    if _UNSAFE_URL_CHARS.search(url):
+    if any(_unsafe_url_char(char) for char in url):
         raise ConfigError(
             "api_url %r contains whitespace, a control character or a backslash: write the URL "
-            "without them, %s." % (_UNSAFE_URL_CHARS.sub("?", _shown_url(url)), example)
+            "without them, %s." % ("".join("?" if _unsafe_url_char(c) else c for c in _shown_url(url)), example)
         )
     if "@" in url.split("://", 1)[1].split("/", 1)[0]:
         raise ConfigError(
