@@ -83,11 +83,11 @@ FILTER_IMPORT = "import ansible.errors, ansible.plugins.filter.core; import %s" 
 CLOSE_MARGIN = 0.05
 TARGETS = {
     "loop_vs_uri": 1.0,
-    "loop_vs_ping": 1.4,
+    "loop_vs_ping": 1.35,
     "role_vs_uri": 1.0,
     "scale": 2.0,
     "ratelimit": 1.10,
-    "startup": 1.5,
+    "startup": 1.4,
 }
 
 
@@ -1018,7 +1018,7 @@ class Report(object):
                          fmt_ms(exec_time * 1000.0 / LOOP_KEYS), fmt_s(self.med(name, "wall")), fmt_s(self.med(name, "cpu"))))
         self.table(("variant", "time", "per item", "wall, whole command", "CPU time"), rows)
         self.add("Ratios: api_key loop / per-key uri loop = **%s** (target <= %.1fx); api_key loop / ping loop = **%s** "
-                 "(target <= %.1fx)." % (fmt_x(self.ratio("loop_module", "loop_uri")), TARGETS["loop_vs_uri"],
+                 "(target <= %.2gx)." % (fmt_x(self.ratio("loop_module", "loop_uri")), TARGETS["loop_vs_uri"],
                                          fmt_x(self.ratio("loop_module", "loop_ping")), TARGETS["loop_vs_ping"]), "")
 
     def render_role(self):
@@ -1180,7 +1180,7 @@ class Report(object):
             ("api_key_info (1 GET)", "%s (%s)" % (fmt_s(info), self.spread("start_info")), fmt_s(self.med("start_info", "wall"))),
             ("ping", "%s (%s)" % (fmt_s(ping), self.spread("start_ping")), fmt_s(self.med("start_ping", "wall"))),
         ])
-        self.add("Ratio = **%s** (target <= %.1fx)." % (fmt_x(self.ratio("start_info", "start_ping")), TARGETS["startup"]), "")
+        self.add("Ratio = **%s** (target <= %.2gx)." % (fmt_x(self.ratio("start_info", "start_ping")), TARGETS["startup"]), "")
         analysis = self.analysis
         if not analysis:
             return
