@@ -19,19 +19,21 @@ import pytest
 import requests
 import urllib3
 
-from ansible_collections.latitudesh.cloud.plugins.module_utils import _api
+from ansible_collections.latitudesh.cloud.plugins.module_utils import _api_retry
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api import (
-    BACKOFF_BASE,
-    BACKOFF_CAP,
-    MAX_ADVISED_WAIT,
     ConfigError,
     LatitudeClient,
     LatitudeError,
-    advised_wait,
-    backoff,
-    error_detail,
     validate_api_url,
     validate_connection,
+)
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api_answers import error_detail
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api_retry import (
+    BACKOFF_BASE,
+    BACKOFF_CAP,
+    MAX_ADVISED_WAIT,
+    advised_wait,
+    backoff,
 )
 from ansible_collections.latitudesh.cloud.tests.unit.plugins.modules.fake_latitude import http_response
 
@@ -325,7 +327,7 @@ def test_429_without_advice_uses_backoff_per_attempt(script, monkeypatch):
         seen.append(attempt)
         return 0.25 + attempt
 
-    monkeypatch.setattr(_api, "backoff", fake_backoff)
+    monkeypatch.setattr(_api_retry, "backoff", fake_backoff)
     script.outcomes = [rate_limited(), rate_limited(), ok("PUT")]
     client, waits = make_client()
     client.put(ITEM, BODY)

@@ -19,16 +19,14 @@ import pytest
 import requests
 
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api import (
-    MASK,
     ConfigError,
     LatitudeClient,
     LatitudeError,
-    RetryPolicy,
-    advised_wait,
     check_api_url,
-    mask_secrets,
     validate_api_url,
 )
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api_answers import MASK, mask_secrets
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api_retry import RetryPolicy, advised_wait
 from ansible_collections.latitudesh.cloud.tests.unit.plugins.modules.fake_latitude import http_response
 
 TOKEN = "Tk9secret5b1f0c2a7e3d9c4b8a6f1e0d4d063"
