@@ -249,7 +249,6 @@ def _body_text(response):
     return response.text
 
 
-
 class LatitudeClient(object):
     """One ``requests.Session`` per module run, with the collection's auth, retry and error rules."""
 

@@ -187,7 +187,7 @@ class AnswerErrors(object):
             what = ("TLS verification failed (%s); fix the certificate or set validate_certs=false for a "
                     "test endpoint" % type(exc).__name__)
         elif isinstance(exc, (ConnectTimeout, ReadTimeout)):
-            what = "no answer within api_timeout=%s s" % self.timeout
+            what = self._no_answer()
         elif isinstance(exc, _ConnectionError) and not sent:
             what = "could not connect to %s" % base_url
         else:
@@ -195,9 +195,11 @@ class AnswerErrors(object):
         return self._transport(method, path, what, sent, timed_out=isinstance(exc, ReadTimeout))
 
     def deadline_error(self, method, path, sent):
-        what = ("no complete answer within api_timeout=%s s (api_timeout bounds each request from "
-                "connecting to the last byte of the answer; the answer was cut off)" % self.timeout)
-        return self._transport(method, path, what, sent, timed_out=sent)
+        return self._transport(method, path, self._no_answer(), sent, timed_out=sent)
+
+    def _no_answer(self):
+        return ("no answer within api_timeout=%s s (the whole answer, from connecting to its last byte, must "
+                "arrive within api_timeout)" % self.timeout)
 
     def _transport(self, method, path, what, sent, timed_out):
         message = "Latitude API request %s %s failed: %s" % (method, path, what)

@@ -276,7 +276,7 @@ def test_a_dripping_answer_is_cut_after_api_timeout(head_first, method, attempts
     assert len(drip.lifetimes) == attempts
     assert all(lifetime < 2.0 for lifetime in drip.lifetimes), drip.lifetimes
     err = info.value
-    assert "no complete answer within api_timeout=1 s" in err.message
+    assert "no answer within api_timeout=1 s (the whole answer" in err.message
     assert err.timed_out is True
     assert err.maybe_applied is (method == "POST")
 
