@@ -77,7 +77,7 @@ def _unsafe_url_char(char):
 
 def _shown_url(url):
     """``url`` fit to quote in a message: anything that may be a user name or password removed."""
-    return re.sub(r"//[^/?#]*@", "//", url)
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:/*)?[^?#]*@", lambda match: match.group(1) or "", url)
 
 
 def check_api_url(api_url):

@@ -114,6 +114,14 @@ def test_userinfo_is_refused_without_echoing_it(url):
     assert "s3cretpw" not in message and "127.0.0.1:1@" not in message
 
 
+@pytest.mark.parametrize("url", ["user:s3cretpw@api.latitude.sh", "ftp://user:s3cretpw@api.latitude.sh",
+                                 "//user:s3cretpw@api.latitude.sh", "http:/user:s3cretpw@127.0.0.1"])
+def test_a_refused_url_is_quoted_without_its_password(url):
+    with pytest.raises(ConfigError) as info:
+        validate_api_url(url)
+    assert "s3cretpw" not in info.value.message and "api_url" in info.value.message
+
+
 @pytest.mark.parametrize("url", [
     "http://127.0.0.1 :8080", "http://127.0.0.1:8080/ x", "https://api.latitude.sh/\tv", "https://api.latitude.sh\n.evil",
     "https://api.latitude.sh/\x00", "https://api.latitude.sh/\x7f", "https://api.latitude.sh/\u00a0v",
