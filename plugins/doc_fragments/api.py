@@ -26,9 +26,9 @@ options:
         bundled sandbox, and such a URL never goes through a proxy.
       - An C(https://) URL honours the proxy environment variables E(HTTPS_PROXY), E(ALL_PROXY) and E(NO_PROXY),
         as C(requests) does; the token then travels inside the TLS tunnel.
-      - Refused before any request, with a message that does not repeat it: a user name or password
-        (C(user:password@host)), a backslash, whitespace or control characters, a port outside 1-65535,
-        a query string or fragment.
+      - Refused before any request, with a message that does not repeat any password, are URLs with a user
+        name or password (C(user:password@host)), a backslash, whitespace or control characters, a port outside
+        1-65535, a query string or a fragment.
     type: str
     default: https://api.latitude.sh
   api_timeout:
