@@ -20,6 +20,7 @@ BACKOFF_CAP = 30.0
 # The longest single wait the API may ask for that we honour (the documented limit window is 60 s).
 MAX_ADVISED_WAIT = 120.0
 
+
 def _wait_value(value):
     """``value`` as seconds to wait, or None when it is not a finite number >= 0."""
     try:

@@ -144,8 +144,8 @@ def test_userinfo_url_is_refused_nothing_is_sent_and_the_password_is_not_echoed(
 def test_a_loopback_http_url_never_goes_through_the_proxy(run_play, listeners, control):
     proxy = listeners()
     proxy_url = "http://127.0.0.1:%d" % proxy.port
-    env = dict((name, proxy_url) for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-                                               "http_proxy", "https_proxy", "all_proxy"))
+    names = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+    env = dict((name, proxy_url) for name in names)
     env.update(NO_PROXY=None, no_proxy=None)
     run = run_play([{"name": "case", INFO: {}}], extra_env=env)
     assert_no_traceback(run)

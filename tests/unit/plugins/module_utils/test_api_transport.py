@@ -66,7 +66,11 @@ class Script(object):
 @pytest.fixture
 def script(monkeypatch):
     fake = Script()
-    monkeypatch.setattr(requests.Session, "request", lambda session, method, url, **kw: fake(session, method, url, **kw))
+
+    def request(session, method, url, **kwargs):
+        return fake(session, method, url, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", request)
     return fake
 
 
@@ -342,7 +346,7 @@ def test_invalid_header_with_a_valid_meta_uses_the_meta():
 
 def test_retry_after_20_for_ever_ends_within_the_budget(script):
     # api_timeout=1, api_retries=3: 1.5 s of rate-limit waits in all; 20 s does not fit.
-    script.outcomes = [rate_limited(retry_after=20) for _ in range(4)]
+    script.outcomes = [rate_limited(retry_after=20) for dummy in range(4)]
     client, waits = make_client(api_timeout=1, api_retries=3)
     with pytest.raises(LatitudeError) as info:
         client.get(PATH)
@@ -354,7 +358,7 @@ def test_retry_after_20_for_ever_ends_within_the_budget(script):
 
 def test_rate_limit_waits_of_a_task_never_exceed_the_budget(script):
     # Budget: 5 x 4 / 2 = 10 s. Three waits of 3 s fit; the fourth would make 12 s.
-    script.outcomes = [rate_limited(retry_after=3) for _ in range(4)]
+    script.outcomes = [rate_limited(retry_after=3) for dummy in range(4)]
     client, waits = make_client(api_timeout=4, api_retries=5)
     with pytest.raises(LatitudeError) as info:
         client.get(PATH)
