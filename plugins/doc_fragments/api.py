@@ -22,12 +22,21 @@ options:
     description:
       - Base URL of the Latitude.sh API.
       - If not set, the value of the E(LATITUDESH_API_URL) environment variable is used.
-      - Plain C(http://) is accepted only for loopback hosts such as the bundled sandbox.
+      - Plain C(http://) is accepted only for loopback hosts (C(localhost), C(127.0.0.0/8), C(::1)) such as the
+        bundled sandbox, and such a URL never goes through a proxy.
+      - An C(https://) URL honours the proxy environment variables E(HTTPS_PROXY), E(ALL_PROXY) and E(NO_PROXY),
+        as C(requests) does; the token then travels inside the TLS tunnel.
+      - Refused before any request, with a message that does not repeat any password, are URLs with a user
+        name or password (C(user:password@host)), a backslash, whitespace or control characters, a port outside
+        1-65535, a query string or a fragment.
     type: str
     default: https://api.latitude.sh
   api_timeout:
     description:
-      - Seconds to wait for each HTTP answer.
+      - Seconds that each HTTP request may take, from connecting to the last byte of the answer. A slower
+        answer (even one that keeps sending a byte now and then) is cut off, and counts as a timeout.
+      - The 429 (rate limit) waits of one task together never exceed O(api_retries) x O(api_timeout) / 2
+        seconds (75 s with the defaults); an advised wait that does not fit fails the task at once.
       - If not set, the value of the E(LATITUDESH_API_TIMEOUT) environment variable is used.
     type: int
     default: 30
@@ -35,7 +44,9 @@ options:
     description:
       - How many times a request may be sent again after a rate limit (HTTP 429), a server error or a
         connection failure.
-      - Rate-limited requests are retried for every method, after the wait the API asks for.
+      - Rate-limited requests are retried for every method, after the wait the API asks for (at most 120 s each,
+        within the total described under O(api_timeout)). A negative, infinite or unreadable wait is ignored in favour
+        of a jittered exponential backoff.
         Server errors and dropped connections are retried only for GET, PATCH and DELETE;
         a create (POST) or rotate (PUT) is never sent twice.
       - If not set, the value of the E(LATITUDESH_API_RETRIES) environment variable is used.

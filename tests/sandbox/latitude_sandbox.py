@@ -851,6 +851,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(reply)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+    # Every other method reaches the same routing, which answers 405 with Allow on a known path
+    # (404 elsewhere), instead of the standard library's 501 HTML page.
+    do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = do_GET
+
+    def __getattr__(self, name):
+        # Any other method token (PROPFIND, FOO, ...): BaseHTTPRequestHandler looks up "do_" + method.
+        if name.startswith("do_"):
+            return self.do_GET
+        raise AttributeError(name)
 
     def _read_body(self):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -888,7 +897,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
-            self.wfile.write(reply.body)
+            if self.command != "HEAD":  # an answer to HEAD has headers only (RFC 9110, 9.3.2)
+                self.wfile.write(reply.body)
         except OSError:  # the client went away (e.g. after its read timeout)
             self.close_connection = True
 

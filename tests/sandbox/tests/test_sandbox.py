@@ -347,6 +347,41 @@ def test_wrong_method_is_405(api, admin, method, path, allow):
     assert response.json["errors"][0]["status"] == "405"
 
 
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "CONNECT", "PROPFIND", "FOO"])
+@pytest.mark.parametrize("path, allow", [
+    ("/auth/api_keys", "GET, POST"),
+    ("/auth/api_keys/tok_aaaaaaaaaaaaa", "PUT, PATCH, DELETE"),
+])
+def test_other_methods_are_405_with_allow_and_a_json_api_error(api, admin, method, path, allow):
+    response = api(method, path, token=admin)
+    assert response.status == 405
+    assert response.headers["Allow"] == allow
+    assert response.headers["Content-Type"] == JSON_API
+    error, = response.json["errors"]
+    assert error["status"] == "405" and error["code"] == "method_not_allowed"
+    assert method in error["detail"]
+
+
+def test_head_is_405_with_allow_and_no_body_and_keeps_the_connection(sandbox, admin):
+    conn = _connection(sandbox.url)
+    try:
+        head = _send(conn, "HEAD", "/auth/api_keys", token=admin)
+        assert head.status == 405
+        assert head.headers["Allow"] == "GET, POST"
+        assert head.headers["Content-Type"] == JSON_API
+        assert head.body == b""
+        # Nothing of a body was sent: the next answer on the same connection is read intact.
+        listed = _send(conn, "GET", "/auth/api_keys", token=admin)
+        assert listed.status == 200 and isinstance(listed.json["data"], list)
+    finally:
+        conn.close()
+
+
+def test_other_methods_on_an_unknown_path_are_404(api, admin):
+    response = api("OPTIONS", "/nowhere", token=admin)
+    assert response.status == 404 and response.body == NOT_FOUND
+
+
 # -- read-only and IP allowlists -----------------------------------------------------------
 
 @pytest.mark.parametrize("method, path", [

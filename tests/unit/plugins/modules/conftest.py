@@ -11,7 +11,7 @@ import requests
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.latitudesh.cloud.plugins.module_utils import _api
+from ansible_collections.latitudesh.cloud.plugins.module_utils import _api_retry
 from ansible_collections.latitudesh.cloud.tests.unit.plugins.modules.fake_latitude import (
     API_URL,
     AUTH_TOKEN,
@@ -33,7 +33,7 @@ def api(monkeypatch):
         return fake(session, method, url, **kwargs)
 
     monkeypatch.setattr(requests.Session, "request", request)
-    monkeypatch.setattr(_api, "backoff", lambda attempt, rand=None: 0.0)
+    monkeypatch.setattr(_api_retry, "backoff", lambda attempt, rand=None: 0.0)
     yield fake
     fake.verify()
 

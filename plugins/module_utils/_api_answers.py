@@ -1,0 +1,209 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) latitudesh.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The mapping of answers to errors: what a message may quote, and masked how.
+
+Imported by ``_api.py`` only when an answer or a transport failure becomes a ``LatitudeError``: a
+run whose requests succeed never compiles this file. Private to the collection.
+"""
+
+import json
+import re
+import ssl
+import time
+
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api import SERVER_ERRORS, TOKEN_ENV_VARS
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api_retry import RETRY_ON_SERVER_ERROR
+from ansible_collections.latitudesh.cloud.plugins.module_utils._errors import LatitudeError
+
+try:
+    from requests.exceptions import ConnectionError as _ConnectionError
+    from requests.exceptions import ConnectTimeout, ReadTimeout, SSLError
+    from urllib3.exceptions import NewConnectionError
+except ImportError:  # pragma: no cover - _api.py refuses to run without requests
+    _ConnectionError = ConnectTimeout = ReadTimeout = SSLError = NewConnectionError = None
+
+MASK = "********"
+
+# A value under a key named ``token``, in any quoting or escaping: "token": "…", \"token\":\"…\",
+# 'token': '…', &quot;token&quot;:&quot;…, \u0022token\u0022: …, token=…, token: ….
+_QUOTE = r"""(?:\\*["']|&quot;|&#0*3[49];|&#[xX]0*2[27];|\\+u002[27])"""
+_TOKEN_FIELD = re.compile(
+    r"(?i)(\btoken%s?\s*[:=]\s*%s?)([^\s\"'\\&<>,;}\])]+)" % (_QUOTE, _QUOTE)
+)
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
+
+
+def mask_secrets(text, secret=None):
+    """``text`` with the admin token, every value of a ``token`` key and any 32+ hex run masked."""
+    text = text or ""
+    if secret:
+        text = text.replace(secret, MASK)
+    text = _TOKEN_FIELD.sub(lambda match: match.group(1) + MASK, text)
+    return _HEX_RUN.sub(MASK, text)
+
+
+def error_detail(body_text, content_type="", quote=True):
+    """Turn an error body into one short line: JSON:API ``errors[]`` first (§5), else a snippet.
+
+    With ``quote=False`` (the answer to a POST or PUT, which may carry a token) no part of the
+    body outside ``errors[]`` is quoted.
+    """
+    try:
+        doc = json.loads(body_text)
+    except ValueError:
+        return _snippet(body_text, content_type, quote)
+    errors = doc.get("errors") if isinstance(doc, dict) else None
+    if not isinstance(errors, list) or not errors:
+        if isinstance(doc, dict) and isinstance(doc.get("message"), str):
+            return doc["message"]
+        return _json_snippet(body_text, quote)
+    parts = []
+    for err in errors:
+        if not isinstance(err, dict):
+            continue
+        # §5: Rails errors carry detail/title/code; newer services use {code, message}.
+        text = err.get("detail") or err.get("message") or err.get("title") or err.get("code") or ""
+        pointer = (err.get("source") or {}).get("pointer") if isinstance(err.get("source"), dict) else None
+        if pointer:
+            text = "%s (at %s)" % (text or "invalid value", pointer)
+        if text:
+            parts.append(str(text))
+    return "; ".join(parts) or _json_snippet(body_text, quote)
+
+
+_NOT_QUOTED = " (not quoted: the answer to a create or rotate may hold a token)"
+
+
+def _json_snippet(text, quote=True):
+    if not quote:
+        return "JSON response body without a usable errors[] list" + _NOT_QUOTED
+    return "JSON response body without a usable errors[] list: %s" % " ".join(text.split())[:120]
+
+
+def _snippet(text, content_type="", quote=True):
+    text = " ".join((text or "").split())
+    if not text:
+        return "empty response body"
+    kind = "non-JSON (HTML) response body" if "html" in (content_type or "").lower() or text.startswith("<") \
+        else "non-JSON response body"
+    if not quote:
+        return kind + _NOT_QUOTED
+    return "%s: %s" % (kind, text[:120])
+
+
+def _first_pointer(body_text):
+    try:
+        errors = json.loads(body_text).get("errors") or []
+        return (errors[0].get("source") or {}).get("pointer")
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return None
+
+
+class AnswerErrors(object):
+    """Turns failed answers and transport failures into LatitudeError; every message is masked."""
+
+    def __init__(self, secret, timeout, retries):
+        self.secret = secret
+        self.timeout = timeout
+        self.retries = retries
+
+    @staticmethod
+    def sent_before_failure(exc):
+        """False only when the request certainly never left this machine (a connect-phase error)."""
+        if isinstance(exc, ConnectTimeout):
+            return False
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)
+        if isinstance(exc, SSLError) and any(
+                isinstance(arg, ssl.SSLCertVerificationError) for arg in getattr(reason, "args", ())):
+            return False  # the certificate was refused during the handshake: nothing was sent
+        return not isinstance(reason, NewConnectionError)
+
+    def mask(self, text):
+        return mask_secrets(text, self.secret)
+
+    def http_error(self, method, path, response, text, maybe_applied):
+        status = response.status_code
+        text = self.mask(text)
+        detail = error_detail(text, response.headers.get("Content-Type", ""), quote=method not in ("POST", "PUT"))
+        message = "Latitude API request %s %s failed with HTTP %s: %s" % (method, path, status, detail)
+        if status == 401:
+            message += (
+                ". Authentication failed: check auth_token (or the environment variables %s) "
+                "and that the key was not rotated or deleted." % ", ".join(TOKEN_ENV_VARS)
+            )
+        elif status == 403:
+            message += (
+                ". The token is not allowed to do this: it may be read-only (read-only keys can "
+                "only send GET requests) or limited to other IP addresses (allowed_ips)."
+            )
+        elif status in SERVER_ERRORS:
+            message += ". The API kept failing after %s attempt(s)" % (
+                self.retries + 1 if method in RETRY_ON_SERVER_ERROR else 1)
+            if maybe_applied:
+                message += "; the request may have been applied"
+        return LatitudeError(
+            message, method, path, status, maybe_applied=maybe_applied, pointer=_first_pointer(text)
+        )
+
+    def rate_limit_error(self, method, path, count, started, refusal, maybe_applied):
+        message = (
+            "Latitude API request %s %s was rate-limited (HTTP 429) %s time(s) over %.1f s and "
+            "gave up%s. The API kept rate-limiting this token (60 reads and 20 writes per minute per key): "
+            "wait a minute, raise api_retries, or spread the work over more runs."
+            % (method, path, count, time.time() - started, refusal)
+        )
+        return LatitudeError(message, method, path, 429, maybe_applied=maybe_applied)
+
+    def unreadable_success(self, method, path, response, text):
+        written = method != "GET"
+        if not text.strip():
+            return LatitudeError(
+                "%s %s returned HTTP %s with an empty body: the change may have been applied "
+                "but its result was not received." % (method, path, response.status_code),
+                method, path, response.status_code, maybe_applied=True,
+            )
+        try:
+            json.loads(text)
+        except ValueError:
+            return LatitudeError(
+                "%s %s returned HTTP %s with a body that is not valid JSON (%s)%s."
+                % (method, path, response.status_code,
+                   _snippet(self.mask(text), quote=method not in ("POST", "PUT")),
+                   "; the change may have been applied" if written else ""),
+                method, path, response.status_code, maybe_applied=written,
+            )
+        return LatitudeError(
+            "%s %s returned HTTP %s with an unexpected JSON document (not an object)."
+            % (method, path, response.status_code),
+            method, path, response.status_code, maybe_applied=written,
+        )
+
+    def transport_error(self, method, path, exc, sent, base_url):
+        if isinstance(exc, SSLError):
+            what = ("TLS verification failed (%s); fix the certificate or set validate_certs=false for a "
+                    "test endpoint" % type(exc).__name__)
+        elif isinstance(exc, (ConnectTimeout, ReadTimeout)):
+            what = self._no_answer()
+        elif isinstance(exc, _ConnectionError) and not sent:
+            what = "could not connect to %s" % base_url
+        else:
+            what = "the connection failed before an answer arrived (%s)" % type(exc).__name__
+        return self._transport(method, path, what, sent, timed_out=isinstance(exc, ReadTimeout))
+
+    def deadline_error(self, method, path, sent):
+        return self._transport(method, path, self._no_answer(), sent, timed_out=sent)
+
+    def _no_answer(self):
+        return ("no answer within api_timeout=%s s (the whole answer, from connecting to its last byte, must "
+                "arrive within api_timeout)" % self.timeout)
+
+    def _transport(self, method, path, what, sent, timed_out):
+        message = "Latitude API request %s %s failed: %s" % (method, path, what)
+        if sent and method in ("POST", "PUT", "PATCH", "DELETE"):
+            message += "; the request may have been applied"
+        return LatitudeError(message, method, path, None, maybe_applied=sent and method != "GET",
+                             timed_out=timed_out)

@@ -1,0 +1,461 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) latitudesh.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Unit tests for the transport rules of LatitudeClient (docs/reliability.md, "Transport bounds").
+
+The URL check, proxies and ~/.netrc, the deadline of one attempt (against small servers of the
+test's own on 127.0.0.1), the retry policy's rate-limit budget and invalid waits, and the masking
+of secrets in messages.
+"""
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api import (
+    ConfigError,
+    LatitudeClient,
+    LatitudeError,
+    check_api_url,
+    validate_api_url,
+)
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api_answers import MASK, mask_secrets
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api_retry import RetryPolicy, advised_wait
+from ansible_collections.latitudesh.cloud.tests.unit.plugins.modules.fake_latitude import http_response
+
+TOKEN = "Tk9secret5b1f0c2a7e3d9c4b8a6f1e0d4d063"
+NEW_TOKEN = "0f3c2a9e8d7b6a5f4e3d2c1b0a9f8e7d6c5b"  # 36 hex characters, like a real token
+PATH = "/auth/api_keys"
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+              "NO_PROXY", "no_proxy")
+
+
+def params(**overrides):
+    base = dict(auth_token=TOKEN, api_url="https://api.example.test", api_timeout=7, api_retries=3,
+                validate_certs=True)
+    base.update(overrides)
+    return base
+
+
+def make_client(**overrides):
+    waits = []
+    return LatitudeClient(params(**overrides), sleep=waits.append), waits
+
+
+class Script(object):
+    """Stands in for ``requests.Session.request``: answers from a list, records every call."""
+
+    def __init__(self):
+        self.outcomes = []
+        self.calls = []
+
+    def __call__(self, session, method, url, **kwargs):
+        self.calls.append(dict(method=method, url=url, kwargs=kwargs))
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+@pytest.fixture
+def script(monkeypatch):
+    fake = Script()
+
+    def request(session, method, url, **kwargs):
+        return fake(session, method, url, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", request)
+    return fake
+
+
+def answer(status, body=None, text=None, headers=None, content_type="application/vnd.api+json; charset=utf-8"):
+    resp = http_response(status, body, text=text, headers=headers, content_type=content_type)
+    resp.url = "https://api.example.test" + PATH
+    return resp
+
+
+def rate_limited(retry_after=None, meta=None):
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    err = {"code": "RATE_LIMIT_EXCEEDED", "status": "429", "detail": "Too many requests.", "meta": {}}
+    if meta is not None:
+        err["meta"]["retry_after"] = meta
+    return answer(429, {"errors": [err]}, headers=headers)
+
+
+# --------------------------------------------------------------------------- the URL check
+
+
+@pytest.mark.parametrize("url", [
+    "http://localhost:1\\@127.0.0.1:2",      # urllib3 connects to localhost:1, urlsplit saw 127.0.0.1
+    "http://api.example.com\\@127.0.0.1:2",
+    "http://127.0.0.1:2\\",
+    "https://api.latitude.sh\\x",
+])
+def test_backslash_is_refused(url):
+    with pytest.raises(ConfigError) as info:
+        validate_api_url(url)
+    assert "backslash" in info.value.message and "api_url" in info.value.message
+
+
+@pytest.mark.parametrize("url", [
+    "http://user:s3cretpw@127.0.0.1:1",
+    "https://user:s3cretpw@api.latitude.sh",
+    "https://s3cretpw@api.latitude.sh/",
+    "http://127.0.0.1:1@127.0.0.1:2",
+    "https://a:s3cretpw@b@api.latitude.sh",
+])
+def test_userinfo_is_refused_without_echoing_it(url):
+    with pytest.raises(ConfigError) as info:
+        validate_api_url(url)
+    message = info.value.message
+    assert "user name or password" in message and "api_url" in message
+    assert "s3cretpw" not in message and "127.0.0.1:1@" not in message
+
+
+@pytest.mark.parametrize("url", ["user:s3cretpw@api.latitude.sh", "ftp://user:s3cretpw@api.latitude.sh",
+                                 "//user:s3cretpw@api.latitude.sh", "http:/user:s3cretpw@127.0.0.1"])
+def test_a_refused_url_is_quoted_without_its_password(url):
+    with pytest.raises(ConfigError) as info:
+        validate_api_url(url)
+    assert "s3cretpw" not in info.value.message and "api_url" in info.value.message
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1 :8080", "http://127.0.0.1:8080/ x", "https://api.latitude.sh/\tv", "https://api.latitude.sh\n.evil",
+    "https://api.latitude.sh/\x00", "https://api.latitude.sh/\x7f", "https://api.latitude.sh/\u00a0v",
+    "https://api.latitude.sh/\u2003v", "https://api.latitude.sh\u200b",
+])
+def test_whitespace_and_control_characters_are_refused(url):
+    with pytest.raises(ConfigError) as info:
+        validate_api_url(url)
+    assert "whitespace, a control character or a backslash" in info.value.message
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:65536", "http://127.0.0.1:0",
+                                 "https://api.latitude.sh:0/", "http://127.0.0.1:-1", "http://127.0.0.1:8o"])
+def test_port_outside_the_range_is_refused(url):
+    with pytest.raises(ConfigError) as info:
+        validate_api_url(url)
+    assert "api_url" in info.value.message and "65535" in info.value.message
+
+
+@pytest.mark.parametrize("url, host", [
+    ("http://127.0.0.1:65535", "127.0.0.1"), ("http://127.0.0.1:1", "127.0.0.1"), ("http://127.9.8.7", "127.9.8.7"),
+    ("http://[::1]:8080", "[::1]"), ("HTTP://LOCALHOST:3000", "localhost"), ("https://API.latitude.sh", "api.latitude.sh"),
+])
+def test_the_checked_host_is_the_host_connected_to(url, host):
+    assert check_api_url(url)[2] == host
+    assert requests.Request("GET", url + PATH).prepare().url.split("/")[2].rsplit(":", 1)[0].lower() \
+        in (host, host + ":" + url.rsplit(":", 1)[-1])
+
+
+def test_plain_http_check_uses_the_host_that_is_connected_to():
+    # A name that is not a loopback address, hidden behind an '@' urlsplit reads as userinfo.
+    with pytest.raises(ConfigError):
+        validate_api_url("http://api.example.com#@127.0.0.1:2")
+
+
+def test_bad_url_refused_before_any_request(script):
+    for url in ("http://user:pw@127.0.0.1:1", "http://vm:1\\@127.0.0.1:2", "http://127.0.0.1:99999"):
+        with pytest.raises(ConfigError):
+            make_client(api_url=url)
+    assert script.calls == []
+
+
+# --------------------------------------------------------------------------- proxies and ~/.netrc
+
+
+def sent_by_adapter(monkeypatch, client):
+    """What requests' adapter receives for one GET: ``(prepared request, send kwargs)``."""
+    sent = []
+
+    def send(adapter, prepared, **kwargs):
+        sent.append((prepared, kwargs))
+        resp = answer(200, {"data": []})
+        resp.request = prepared
+        return resp
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", send)
+    client.get(PATH)
+    return sent[0]
+
+
+def with_proxies(monkeypatch):
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"])
+def test_plain_http_loopback_never_uses_a_proxy(monkeypatch, url):
+    with_proxies(monkeypatch)
+    prepared, kwargs = sent_by_adapter(monkeypatch, make_client(api_url=url)[0])
+    assert not kwargs["proxies"], kwargs["proxies"]
+
+
+def test_https_honours_the_proxy_variables_and_no_proxy(monkeypatch):
+    with_proxies(monkeypatch)
+    prepared, kwargs = sent_by_adapter(monkeypatch, make_client()[0])
+    assert kwargs["proxies"].get("https") == "http://127.0.0.1:9"
+    monkeypatch.setenv("NO_PROXY", "api.example.test")
+    prepared, kwargs = sent_by_adapter(monkeypatch, make_client()[0])
+    assert not kwargs["proxies"].get("https")
+
+
+def test_netrc_never_replaces_the_token(monkeypatch, tmp_path):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine api.example.test login someone password netrcpw\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    prepared, kwargs = sent_by_adapter(monkeypatch, make_client()[0])
+    assert prepared.headers["Authorization"] == TOKEN
+
+
+# --------------------------------------------------------------------------- the deadline of one attempt
+
+
+class Drip(object):
+    """A server on 127.0.0.1 that answers every connection slowly, one byte at a time."""
+
+    def __init__(self, head_first):
+        self.head_first = head_first
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(5)
+        self.port = self.listener.getsockname()[1]
+        self.lifetimes = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve)
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _serve(self):
+        self.listener.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.listener.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=self._drip, args=(conn,)).start()
+
+    def _drip(self, conn):
+        started = time.monotonic()
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+        try:
+            conn.recv(65536)
+            if self.head_first:
+                conn.sendall(head)
+                head = b""
+            for byte in (head + b" " * 100000)[:200]:
+                if self.stop.is_set():
+                    break
+                conn.sendall(bytes([byte]))
+                time.sleep(0.3)
+        except OSError:
+            pass  # the client went away: that is the point
+        self.lifetimes.append(time.monotonic() - started)
+        conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.listener.close()
+
+
+@pytest.mark.parametrize("head_first", [True, False], ids=["dripping-body", "dripping-headers"])
+@pytest.mark.parametrize("method, attempts", [("GET", 2), ("POST", 1)])
+def test_a_dripping_answer_is_cut_after_api_timeout(head_first, method, attempts):
+    drip = Drip(head_first)
+    try:
+        client = LatitudeClient(params(api_url="http://127.0.0.1:%s" % drip.port, api_timeout=1, api_retries=1),
+                                sleep=lambda seconds: None)
+        started = time.monotonic()
+        with pytest.raises(LatitudeError) as info:
+            client.request(method, PATH, {"data": {}} if method == "POST" else None)
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 3
+        while len(drip.lifetimes) < attempts and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        drip.close()
+    assert elapsed < attempts * (1 + 1), "%s attempt(s) took %.1f s" % (attempts, elapsed)
+    assert len(drip.lifetimes) == attempts
+    assert all(lifetime < 2.0 for lifetime in drip.lifetimes), drip.lifetimes
+    err = info.value
+    assert "no answer within api_timeout=1 s (the whole answer" in err.message
+    assert err.timed_out is True
+    assert err.maybe_applied is (method == "POST")
+
+
+def test_a_quick_answer_is_not_cut(monkeypatch):
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    body = json.dumps({"data": [], "meta": {}}).encode()
+
+    def serve():
+        conn, _addr = server.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.api+json\r\nContent-Length: %d\r\n\r\n"
+                     % len(body) + body)
+        time.sleep(1.5)  # the connection stays open past api_timeout: the answer was complete
+        conn.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        client = LatitudeClient(params(api_url="http://127.0.0.1:%s" % server.getsockname()[1], api_timeout=1),
+                                sleep=lambda seconds: None)
+        assert client.get(PATH) == {"data": [], "meta": {}}
+        time.sleep(1.2)  # the deadline of the finished attempt must not cut anything later
+    finally:
+        thread.join()
+        server.close()
+
+
+# --------------------------------------------------------------------------- rate-limit waits
+
+
+@pytest.mark.parametrize("value", ["-5", "-0.5", "nan", "NaN", "inf", "-inf", "Infinity", "1e999", "soon", "3 s",
+                                   "Mon, 99 Foo 2015 07:28:00 GMT"])
+def test_invalid_retry_after_falls_back_to_the_backoff(script, value):
+    script.outcomes = [rate_limited(retry_after=value), rate_limited(retry_after=value), answer(200, {"data": []})]
+    client, waits = make_client(api_timeout=30)
+    client.get(PATH)
+    assert len(waits) == 2
+    assert 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0, waits
+
+
+@pytest.mark.parametrize("value", [-5, -0.5, "nan", "NaN", "inf", "-inf", 1e999, "soon", True, None, [], {}])
+def test_invalid_meta_retry_after_falls_back_to_the_backoff(script, value):
+    script.outcomes = [rate_limited(meta=value), answer(200, {"data": []})]
+    client, waits = make_client(api_timeout=30)
+    client.get(PATH)
+    assert len(waits) == 1 and 0.5 <= waits[0] <= 1.0, waits
+
+
+def test_invalid_header_with_a_valid_meta_uses_the_meta():
+    assert advised_wait(rate_limited(retry_after="nan", meta=4)) == 4.0
+
+
+def test_retry_after_20_for_ever_ends_within_the_budget(script):
+    # api_timeout=1, api_retries=3: 1.5 s of rate-limit waits in all; 20 s does not fit.
+    script.outcomes = [rate_limited(retry_after=20) for dummy in range(4)]
+    client, waits = make_client(api_timeout=1, api_retries=3)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    assert waits == [] and len(script.calls) == 1
+    message = info.value.message
+    assert "asked to wait 20 s" in message and "api_retries x api_timeout / 2" in message
+    assert info.value.status == 429
+
+
+def test_rate_limit_waits_of_a_task_never_exceed_the_budget(script):
+    # Budget: 5 x 4 / 2 = 10 s. Three waits of 3 s fit; the fourth would make 12 s.
+    script.outcomes = [rate_limited(retry_after=3) for dummy in range(4)]
+    client, waits = make_client(api_timeout=4, api_retries=5)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    assert waits == [3.0, 3.0, 3.0]
+    assert "more than the 1.0 s left of the 10.0 s" in info.value.message
+
+
+def test_the_budget_is_shared_by_every_request_of_the_task(script):
+    script.outcomes = [rate_limited(retry_after=4), answer(200, {"data": []}),
+                       rate_limited(retry_after=4), rate_limited(retry_after=4)]
+    client, waits = make_client(api_timeout=4, api_retries=5)  # 10 s
+    client.get(PATH)
+    with pytest.raises(LatitudeError):
+        client.get(PATH)
+    assert waits == [4.0, 4.0]
+
+
+@pytest.mark.parametrize("retries, timeout, budget", [(5, 30, 75.0), (3, 1, 1.5), (0, 30, 0.0), (3, 10, 15.0)])
+def test_rate_limit_budget_formula(retries, timeout, budget):
+    assert RetryPolicy(retries, timeout).rate_limit_budget == budget
+
+
+def test_default_worst_case_of_one_request_is_under_five_minutes():
+    # api_retries + 1 attempts of at most api_timeout (+1 s for the deadline to act), the backoffs
+    # between them (at most 1, 2, 4, 8, 16 s) and the task's rate-limit budget.
+    retries, timeout = 5, 30
+    worst = (retries + 1) * (timeout + 1) + sum(min(30, 2 ** n) for n in range(retries)) \
+        + RetryPolicy(retries, timeout).rate_limit_budget
+    assert worst < 300, worst
+
+
+# --------------------------------------------------------------------------- secrets in messages
+
+
+FORMS = {
+    "json": '{"token": "%s"}',
+    "json-escaped-in-html": '<pre>{\\"token\\":\\"%s\\"}</pre>',
+    "json-double-escaped": '{\\\\\\"token\\\\\\": \\\\\\"%s\\\\\\"}',
+    "python-repr": "{'token': '%s'}",
+    "query": "token=%s&x=1",
+    "form-colon": "token: %s",
+    "html-entities": "&quot;token&quot;:&quot;%s&quot;",
+    "unicode-escaped": "{\\u0022token\\u0022: \\u0022%s\\u0022}",
+    "uppercase-key": '{"TOKEN":"%s"}',
+    "hex-run": "the new key is %s, keep it",
+}
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_mask_secrets_each_form(form):
+    secret = "Xy7-" + NEW_TOKEN if form != "hex-run" else NEW_TOKEN
+    masked = mask_secrets(FORMS[form] % secret)
+    assert secret not in masked and NEW_TOKEN[:20] not in masked, masked
+    assert MASK in masked
+
+
+def test_mask_secrets_keeps_what_is_not_a_secret():
+    text = '{"token_last_slice": "4d063", "id": "tok_x1ZJrdx5qg4LV", "name": "ci", "hex": "%s"}' % ("a" * 31)
+    assert mask_secrets(text) == text
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+@pytest.mark.parametrize("status, content_type", [(500, "text/html"), (400, "text/plain"), (404, "application/json")])
+def test_error_messages_of_reads_mask_each_form(script, form, status, content_type):
+    secret = "Xy7-" + NEW_TOKEN if form != "hex-run" else NEW_TOKEN
+    body = "<html><body>upstream said: %s</body></html>" % (FORMS[form] % secret)
+    if content_type == "application/json":
+        body = json.dumps({"detail": FORMS[form] % secret})
+    script.outcomes = [answer(status, text=body, content_type=content_type)]
+    client, waits = make_client(api_retries=0)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    assert secret not in info.value.message and NEW_TOKEN[:16] not in info.value.message, info.value.message
+    assert MASK in info.value.message
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+@pytest.mark.parametrize("status, text, content_type", [
+    (422, "QUOTED-MARKER plain text", "text/plain"),
+    (500, "<html>QUOTED-MARKER</html>", "text/html"),
+    (400, '{"data": {"attributes": {"name": "QUOTED-MARKER"}}}', "application/vnd.api+json"),
+    (201, '{"data": {"attributes": {"name": "QUOTED-MARKER"', "application/vnd.api+json"),
+    (200, "QUOTED-MARKER", "text/plain"),
+])
+def test_answers_to_create_and_rotate_are_never_quoted(script, method, status, text, content_type):
+    script.outcomes = [answer(status, text=text, content_type=content_type)]
+    client, waits = make_client(api_retries=0)
+    with pytest.raises(LatitudeError) as info:
+        client.request(method, PATH, {"data": {}})
+    assert "QUOTED-MARKER" not in info.value.message
+    assert "not quoted" in info.value.message
+
+
+def test_json_api_errors_of_a_create_are_still_shown(script):
+    script.outcomes = [answer(422, {"errors": [{"detail": "Name can't be blank",
+                                                "source": {"pointer": "/data/attributes/name"}}]})]
+    client, waits = make_client()
+    with pytest.raises(LatitudeError) as info:
+        client.post(PATH, {"data": {}})
+    assert "Name can't be blank (at /data/attributes/name)" in info.value.message
