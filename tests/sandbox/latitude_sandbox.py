@@ -29,7 +29,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -562,6 +562,8 @@ CONTROL_ROUTES = {
     "/_sandbox/faults": {"GET": "_control_faults", "POST": "_control_add_fault", "DELETE": "_control_clear_faults"},
     "/_sandbox/rate_limit": {"POST": "_control_rate_limit"},
     "/_sandbox/latency": {"POST": "_control_latency"},
+    "/_sandbox/clock": {"GET": "_control_clock", "POST": "_control_set_clock"},
+    "/_sandbox/key_times": {"POST": "_control_key_times"},
 }
 
 
@@ -584,6 +586,7 @@ class State:
         """Back to the seed and the start-up settings; clears the log, faults and counters."""
         latency_ms, rate_limit, rate_window, retry_after_header = self._initial
         with self.lock:
+            self.clock_offset = 0.0
             self.teams = {}
             self.by_token = {}
             for spec in self._seed_specs:
@@ -611,6 +614,7 @@ class State:
 
     def _new_key(self, team, user, name, read_only=False, allowed_ips=(), token=None):
         key = ApiKey(team.name, user, name, read_only, allowed_ips)
+        key.created_at = key.updated_at = self.now()
         self._set_token(key, token or _new_token())
         team.keys[key.id] = key
         return key
@@ -698,7 +702,7 @@ class State:
             raise _forbidden("Requests from IP address %s are not allowed for this API key" % request.client_ip)
         is_write = request.method in WRITE_METHODS
         self.limiter.check(key.id, "write" if is_write else "read")
-        key.last_used_at = _now()
+        key.last_used_at = self.now()
         if is_write and key.read_only:
             raise _forbidden(READ_ONLY_DETAIL)
         return key
@@ -728,7 +732,11 @@ class State:
         key = self._team_key(caller, key_id)
         key.name = _validated(attributes, ("name",)).get("name", key.name)
         self._set_token(key, _new_token())
-        key.updated_at = _now()
+        # A rotate keeps the key (same id): created_at stays, as §3 defines it ("when the API Key
+        # was created"). Whether the real API also moves updated_at on PUT is not documented (§2 PUT
+        # semantics, §10.4); the sandbox moves it, like any change. So neither timestamp tells a
+        # token's age: clients record the issue time themselves.
+        key.updated_at = self.now()
         return _json_reply(200, {"data": key.resource(with_token=True, null_empty_ips=True), "meta": {}})
 
     def _api_update(self, caller, key_id, request, _meta):
@@ -737,7 +745,8 @@ class State:
         key = self._team_key(caller, key_id)
         for field, value in _validated(attributes, ("name", "read_only", "allowed_ips")).items():
             setattr(key, field, value)
-        key.updated_at = _now()
+        # Settings only (§2 PATCH, §9): updated_at moves, the token and its last slice do not.
+        key.updated_at = self.now()
         return _json_reply(200, {"data": key.resource(null_empty_ips=True), "meta": {}})
 
     def _api_delete(self, caller, key_id, _request, _meta):
@@ -824,6 +833,102 @@ class State:
             raise ValueError("ms must be a number >= 0")
         self.latency_ms = ms
         return 200, {"ms": ms}
+
+    # -- the sandbox clock and seeded timestamps -----------------------------
+
+    def now(self, seconds_ago=0.0):
+        """The sandbox clock (real UTC time + ``clock_offset``) minus ``seconds_ago``, in the §3 form."""
+        return _stamp(datetime.now(timezone.utc) + timedelta(seconds=self.clock_offset - seconds_ago))
+
+    def _clock_state(self):
+        return {"now": self.now(), "offset_seconds": self.clock_offset}
+
+    def _control_clock(self, _payload, _query):
+        return 200, self._clock_state()
+
+    def _control_set_clock(self, payload, _query):
+        given = [field for field in CLOCK_FIELDS if field in payload]
+        unknown = sorted(set(payload) - set(CLOCK_FIELDS))
+        if len(given) != 1 or unknown:
+            raise ValueError("give exactly one of: %s" % ", ".join(CLOCK_FIELDS))
+        field, value = given[0], payload[given[0]]
+        if field == "now":
+            target = _parse_stamp(value, "now")
+            self.clock_offset = (target - datetime.now(timezone.utc)).total_seconds()
+        else:
+            seconds = _number(value, field) * (DAY_SECONDS if field == "shift_days" else 1)
+            self.clock_offset = seconds if field == "offset_seconds" else self.clock_offset + seconds
+        return 200, self._clock_state()
+
+    def _control_key_times(self, payload, _query):
+        key = self._seeded_key(payload)
+        unknown = sorted(set(payload) - set(KEY_TIME_FIELDS) - {"id", "team", "name"})
+        given = [field for field in KEY_TIME_FIELDS if field in payload]
+        if unknown or not given:
+            raise ValueError("give one or more of %s (and id, or team and name)" % ", ".join(KEY_TIME_FIELDS))
+        values = {}
+        for field in given:
+            value = payload[field]
+            if value is None and field == "last_used_at":
+                values[field] = None
+            elif isinstance(value, dict) and set(value) == {"days_ago"}:
+                values[field] = self.now(_number(value["days_ago"], field + ".days_ago") * DAY_SECONDS)
+            else:
+                values[field] = _stamp(_parse_stamp(value, field))
+        for field, value in values.items():
+            setattr(key, field, value)
+        return 200, {"id": key.id, "team": key.team, "name": key.name, "created_at": key.created_at,
+                     "updated_at": key.updated_at, "last_used_at": key.last_used_at}
+
+    def _seeded_key(self, payload):
+        """The key a key_times request names: by ``id``, or by ``team`` and (unique) ``name``."""
+        if "id" in payload:
+            if not isinstance(payload["id"], str):
+                raise ValueError("id must be a string")
+            for team in self.teams.values():
+                if payload["id"] in team.keys:
+                    return team.keys[payload["id"]]
+            raise ControlError(404, "no key has the id %r" % (payload["id"],))
+        team = self.teams.get(payload.get("team"))
+        if team is None:
+            raise ControlError(404, "give id, or team and name: no team %r" % (payload.get("team"),))
+        matches = [key for key in team.keys.values() if key.name == payload.get("name")]
+        if len(matches) != 1:
+            raise ControlError(404 if not matches else 409, "team %r has %d keys named %r; give id instead" % (
+                team.name, len(matches), payload.get("name")))
+        return matches[0]
+
+
+# --------------------------------------------------------------------------
+# Clock and timestamp helpers (control API: /_sandbox/clock, /_sandbox/key_times)
+# --------------------------------------------------------------------------
+
+DAY_SECONDS = 86400
+CLOCK_FIELDS = ("now", "offset_seconds", "shift_seconds", "shift_days")
+KEY_TIME_FIELDS = ("created_at", "updated_at", "last_used_at")
+
+
+def _stamp(moment):
+    """An aware datetime as ``YYYY-MM-DDTHH:MM:SS+00:00`` (§3)."""
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _parse_stamp(value, field):
+    """An aware datetime from ISO 8601 (``Z``, ``+00:00``, any offset; naive means UTC); ValueError otherwise."""
+    text = value.strip() if isinstance(value, str) else ""
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("%s must be an ISO 8601 time such as 2026-01-14T15:56:29+00:00, got %r" % (field, value)) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def _number(value, field):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError("%s must be a number" % field)
+    return float(value)
 
 
 # --------------------------------------------------------------------------
@@ -1160,6 +1265,26 @@ class Control:
 
     def latency(self, ms):
         return self._call("POST", "/_sandbox/latency", {"ms": ms})
+
+    def clock(self):
+        """``{"now": ..., "offset_seconds": ...}`` of the sandbox clock."""
+        return self._call("GET", "/_sandbox/clock")
+
+    def set_clock(self, **change):
+        """One of ``now`` (ISO 8601), ``offset_seconds``, ``shift_seconds`` or ``shift_days``."""
+        return self._call("POST", "/_sandbox/clock", change)
+
+    def key_times(self, key_id=None, team=None, name=None, **times):
+        """Seed ``created_at``, ``updated_at`` and/or ``last_used_at`` of one key (by id, or team and name).
+
+        A value is an ISO 8601 time, ``{"days_ago": N}`` on the sandbox clock, or None (last_used_at only).
+        """
+        payload = dict(times)
+        if key_id is not None:
+            payload["id"] = key_id
+        else:
+            payload.update(team=team, name=name)
+        return self._call("POST", "/_sandbox/key_times", payload)
 
 
 # --------------------------------------------------------------------------
