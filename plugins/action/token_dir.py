@@ -21,6 +21,7 @@ from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store impo
     TokenStoreError,
     make_private_dirs,
     name_problem,
+    nearest_existing,
     read_manifest,
 )
 
@@ -35,6 +36,11 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        if not args["path"]:
+            raise AnsibleActionFail("path is empty; give the token directory, for example "
+                                    "'{{ playbook_dir }}/credentials'.")
+        if "\x00" in args["path"]:
+            raise AnsibleActionFail("path contains a NUL character; give the token directory without it.")
         path = os.path.expanduser(args["path"])
         if not os.path.isabs(path):
             path = os.path.join(self._loader.get_basedir(), path)
@@ -57,8 +63,9 @@ class ActionModule(ActionBase):
 
 def _private_directory(path, check):
     """Create ``path`` (0700) or set it to 0700; True when that changed something."""
-    if os.path.lexists(path) and not os.path.isdir(path):
-        raise TokenStoreError("%s exists and is not a directory" % path)
+    existing = nearest_existing(path)  # a file in the way stops a real run: check mode says so too
+    if not os.path.isdir(existing):
+        raise TokenStoreError("%s exists and is not a directory" % existing)
     if not os.path.isdir(path):
         if not check:
             make_private_dirs(path)

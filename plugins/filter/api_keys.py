@@ -10,8 +10,18 @@ only for keys that need a change. Documented in api_key_plan.yml, api_key_spec_e
 api_key_summary.yml. Pure: no request is sent and ``requests`` is never imported.
 """
 
+from datetime import datetime, timezone
+
+from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.latitudesh.cloud.plugins.filter.api_key_audit import (
+    DAY,
+    FINDINGS,
+    _days_option,
+    _parse_time,
+    api_key_audit,
+)
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import (
     PlanError,
     in_use,
@@ -122,6 +132,12 @@ def _key_errors(where, keys, team):
             except TypeError:
                 errors.append("%s: read_only must be a boolean, got %r." % (at, key["read_only"]))
                 continue
+        if key.get("max_token_age_days") is not None:
+            try:
+                _days_option(key["max_token_age_days"], "max_token_age_days")
+            except AnsibleFilterError:
+                errors.append("%s: max_token_age_days must be a whole number of days (0 or more), got %r."
+                              % (at, key["max_token_age_days"]))
         errors.extend("%s: %s" % (at, message) for message in validate_spec(_declared(key)))
     return errors
 
@@ -146,7 +162,7 @@ def _plan_error_message(exc, team, spec):
 
 
 def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, token_dir=None, token_files=None,
-                 reissue_missing=False, warn_missing=False):
+                 reissue_missing=False, warn_missing=False, max_token_age_days=None, token_issued_at=None, now=None):
     """Split a team's declared keys into those that need the api_key module and those that do not.
 
     ``team_keys`` is ``api_key_info``'s ``api_keys``. Returns ``converge`` (declared keys to pass to
@@ -157,8 +173,17 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
     ``ansible.builtin.find`` returned for that directory), a declared key that exists without a token
     file is listed in ``missing_tokens`` (with ``warn_missing``, an Ansible warning names it and the
     fix) or, when ``reissue_missing`` is true, converged with action ``reissue`` (rotated into the file).
+
+    Rotation by token age: a declared key with a ``max_token_age_days`` (its own, else the argument)
+    whose current token was issued (``token_issued_at``: key id -> ISO time, from
+    ``api_key_token_ages``) more than that many days before ``now`` is rotated (listed in
+    ``too_old``); a key whose token age is not known is listed in ``token_age_unknown``, never
+    rotated blindly. The age is the token's: a settings change (PATCH) does not reset it.
     """
-    result = dict(converge=[], purge=[], errors=[], missing_tokens=[])
+    result = dict(converge=[], purge=[], errors=[], missing_tokens=[], too_old=[], token_age_unknown=[])
+    now = datetime.now(timezone.utc) if now in (None, "") else _parse_time(now, "api_key_plan: now")
+    issued = dict((key_id, _parse_time(value, "api_key_plan: token_issued_at[%r]" % key_id))
+                  for key_id, value in (token_issued_at or {}).items() if value)
     for outcome in OUTCOMES:
         result[outcome] = []
     files = _files_by_name(token_files)
@@ -187,6 +212,20 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
                       "only once. Set team_api_keys_reissue_missing_tokens: true (or declare the key with state: "
                       "regenerated for one run) to issue a new token into the file."
                       % (team, spec["name"], item.get("token_path")))
+        limit = key.get("max_token_age_days")
+        limit = max_token_age_days if limit is None else limit
+        if limit not in (None, "") and plan.before is not None and spec["state"] == "present":
+            age = _token_age(issued.get(plan.before["id"]), now)
+            if age is None:
+                result["token_age_unknown"].append(spec["name"])
+            elif age > int(limit) * DAY:
+                rotate = not in_use(plan.before, auth_token)
+                result["too_old"].append({"name": spec["name"], "token_age_days": int(age // DAY),
+                                          "max_token_age_days": int(limit), "rotated": rotate})
+                if rotate:
+                    result["rotated"].append(spec["name"])
+                    result["converge"].append(dict(item, state="regenerated", action="rotate"))
+                    continue
         if not kinds:
             result["unchanged"].append(spec["name"])
             continue
@@ -207,6 +246,11 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
             result["purge"].append(item)
             result["deleted"].append(key["name"])
     return result
+
+
+def _token_age(issued, now):
+    """Seconds since the token was issued, or None when unknown (a future time counts as 0)."""
+    return None if issued is None else max(0.0, (now - issued).total_seconds())
 
 
 def _warn(message):
@@ -236,11 +280,16 @@ def _files_by_name(token_files):
     return files
 
 
-def api_key_summary(plan, converged=None, purged=None, check_mode=False):
+def api_key_summary(plan, converged=None, purged=None, check_mode=False, team_keys=None, token_issued_at=None,
+                    audit=False, now=None, unused_days=90, max_token_age_days=None, fail_on=None):
     """What a team's run did, from the api_key task results (not from the plan).
 
     ``converged`` and ``purged`` are the registered results of the converge and purge loops
     (``{"results": [...]}``); a task that did not run (skipped, or failed before it) reports nothing.
+    With ``audit``, ``findings`` lists the api_key_audit findings of the team's keys as the run
+    left them (``team_keys`` as read before the run, with each task's result applied), so a key
+    rotated or deleted by the run no longer counts for what the run fixed; ``gate`` lists those of
+    the findings named in ``fail_on``, one line per key.
     """
     summary = dict((outcome, []) for outcome in OUTCOMES)
     summary["failed"] = []
@@ -266,9 +315,47 @@ def api_key_summary(plan, converged=None, purged=None, check_mode=False):
     for name in (plan or {}).get("unchanged", []):
         if name not in touched:
             summary["unchanged"].append(name)
+    summary["too_old"] = list((plan or {}).get("too_old", []))
+    summary["token_age_unknown"] = list((plan or {}).get("token_age_unknown", []))
+    if audit:
+        now = datetime.now(timezone.utc) if now in (None, "") else _parse_time(now, "api_key_summary: now")
+        keys, issued = _after_run(team_keys or [], token_issued_at or {}, converged, purged, now)
+        report = api_key_audit(keys, now=now, unused_days=unused_days, max_token_age_days=max_token_age_days,
+                               token_issued_at=issued)
+        summary["findings"] = [dict(id=entry["id"], name=entry["name"], findings=entry["findings"])
+                               for entry in report if entry["findings"]]
+        unknown = [name for name in fail_on or [] if name not in FINDINGS]
+        if unknown:
+            raise AnsibleFilterError("api_key_summary: fail_on names unknown findings %s; the findings are %s."
+                                     % (", ".join(map(str, unknown)), ", ".join(FINDINGS)))
+        summary["gate"] = ["key %r (%s): %s" % (entry["name"], entry["id"], ", ".join(
+            finding for finding in entry["findings"] if finding in fail_on)) for entry in summary["findings"]
+            if set(entry["findings"]) & set(fail_on or [])]
     if check_mode:
         summary["note"] = "check mode: a prediction of what a real run would do; nothing was changed"
     return summary
+
+
+def _after_run(team_keys, token_issued_at, converged, purged, now):
+    """The team's keys and token issue times as the run left them (predicted in check mode)."""
+    keys = dict((key["id"], dict(key)) for key in team_keys)
+    issued = dict(token_issued_at)
+    for result in _results(converged) + _results(purged):
+        if result.get("failed") or result.get("skipped"):
+            continue
+        item, actions, after = result.get("item") or {}, result.get("actions") or [], result.get("api_key") or {}
+        if "delete" in actions:
+            gone = item.get("id") or next((key_id for key_id, key in keys.items() if key.get("name") == item.get("name")),
+                                          None)
+            keys.pop(gone, None)
+            continue
+        if not after:
+            continue
+        key_id = after.get("id") or "(new) %s" % after.get("name")
+        keys[key_id] = dict(after, id=key_id, created_at=after.get("created_at") or now.isoformat())
+        if "create" in actions or "rotate" in actions:
+            issued[key_id] = now.isoformat()
+    return list(keys.values()), issued
 
 
 def _results(registered):

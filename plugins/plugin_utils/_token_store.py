@@ -80,7 +80,8 @@ def path_problem(path):
     return None
 
 
-def _nearest_existing(directory):
+def nearest_existing(directory):
+    """``directory`` or its nearest ancestor that exists (as any kind of file)."""
     while not os.path.lexists(directory):
         parent = os.path.dirname(directory)
         if parent == directory:
@@ -101,7 +102,7 @@ def check_destination(path, create):
     directory = os.path.dirname(path)
     if os.path.isdir(path) and not os.path.islink(path):
         raise TokenStoreError("token_path %s is a directory; give the path of the token file in it" % path)
-    existing = _nearest_existing(directory)
+    existing = nearest_existing(directory)
     if not os.path.isdir(existing):
         raise TokenStoreError(
             "the directory of token_path %s cannot be created: %s exists and is not a directory" % (path, existing))
