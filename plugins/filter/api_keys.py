@@ -180,7 +180,9 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
     ``too_old``); a key whose token age is not known is listed in ``token_age_unknown``, never
     rotated blindly. The age is the token's: a settings change (PATCH) does not reset it.
     """
-    result = dict(converge=[], purge=[], errors=[], missing_tokens=[], too_old=[], token_age_unknown=[])
+    result = dict(converge=[], purge=[], errors=[], missing_tokens=[], too_old=[], token_age_unknown=[],
+                  token_age_limits={})
+    max_token_age_days = _role_wide_maximum(max_token_age_days, "api_key_plan")
     now = datetime.now(timezone.utc) if now in (None, "") else _parse_time(now, "api_key_plan: now")
     issued = dict((key_id, _parse_time(value, "api_key_plan: token_issued_at[%r]" % key_id))
                   for key_id, value in (token_issued_at or {}).items() if value)
@@ -215,6 +217,7 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
         limit = key.get("max_token_age_days")
         limit = max_token_age_days if limit is None else limit
         if limit not in (None, "") and plan.before is not None and spec["state"] == "present":
+            result["token_age_limits"][plan.before["id"]] = int(limit)
             age = _token_age(issued.get(plan.before["id"]), now)
             if age is None:
                 result["token_age_unknown"].append(spec["name"])
@@ -246,6 +249,18 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
             result["purge"].append(item)
             result["deleted"].append(key["name"])
     return result
+
+
+def _role_wide_maximum(value, filter_name):
+    """The role-wide maximum token age in days, or None; refused before anything is rotated."""
+    if value in (None, ""):
+        return None
+    try:
+        return _days_option(value, "max_token_age_days")
+    except AnsibleFilterError:
+        raise AnsibleFilterError(
+            "%s: max_token_age_days (team_api_keys_max_token_age_days) must be a whole number of days (0 or more) "
+            "or null, got %r." % (filter_name, value))
 
 
 def _token_age(issued, now):
@@ -320,8 +335,16 @@ def api_key_summary(plan, converged=None, purged=None, check_mode=False, team_ke
     if audit:
         now = datetime.now(timezone.utc) if now in (None, "") else _parse_time(now, "api_key_summary: now")
         keys, issued = _after_run(team_keys or [], token_issued_at or {}, converged, purged, now)
-        report = api_key_audit(keys, now=now, unused_days=unused_days, max_token_age_days=max_token_age_days,
-                               token_issued_at=issued)
+        default = _role_wide_maximum(max_token_age_days, "api_key_summary")
+        limits = (plan or {}).get("token_age_limits") or {}
+        # token_too_old by each key's own limit, as the plan judged it, else the role-wide one.
+        report = api_key_audit(keys, now=now, unused_days=unused_days, token_issued_at=issued)
+        for entry in report:
+            limit = limits.get(entry["id"], default)
+            age = _token_age(_parse_time(issued[entry["id"]], "token_issued_at") if issued.get(entry["id"]) else None,
+                             now)
+            if limit is not None and age is not None and age > limit * DAY:
+                entry["findings"] = [name for name in FINDINGS if name in entry["findings"] or name == "token_too_old"]
         summary["findings"] = [dict(id=entry["id"], name=entry["name"], findings=entry["findings"])
                                for entry in report if entry["findings"]]
         unknown = [name for name in fail_on or [] if name not in FINDINGS]

@@ -43,7 +43,7 @@ def team_key(key_id, name, read_only=False, allowed_ips=None, token_last_slice="
 
 
 def plan(**outcomes):
-    result = dict(converge=[], purge=[], errors=[], missing_tokens=[],
+    result = dict(converge=[], purge=[], errors=[], missing_tokens=[], too_old=[], token_age_unknown=[], token_age_limits={},
                   created=[], updated=[], rotated=[], deleted=[], unchanged=[])
     result.update(outcomes)
     return result

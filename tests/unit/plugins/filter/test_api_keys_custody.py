@@ -292,7 +292,7 @@ def test_summary_reports_what_the_tasks_did_not_the_plan():
     summary = api_key_summary(plan, converged, purged)
     assert summary == {
         "created": ["c1"], "updated": ["u"], "rotated": ["r"], "deleted": ["p"], "unchanged": ["c2", "same"],
-        "failed": [],
+        "failed": [], "too_old": [], "token_age_unknown": [],
     }
 
 
