@@ -922,8 +922,9 @@ class Report(object):
             "",
             "## How it was measured",
             "",
-            "- Machine: %d CPU(s), %s, %s; load average %s at the start and %s at the end."
-            % (machine["cpus"], machine["model"], machine["system"], meta["load_start"], meta["load_end"]),
+            "- Machine: %d CPU(s), %s, %s; load average %s at the start and %s at the end.%s"
+            % (machine["cpus"], machine["model"], machine["system"], meta["load_start"], meta["load_end"],
+               busy_note(machine["cpus"], meta["load_start"], meta["load_end"])),
             "- Python %s, ansible-core %s, requests %s, latitudesh.cloud %s. Modules run with the same Python "
             "(`ansible_python_interpreter`), over the local connection, with the default settings (no pipelining)."
             % (machine["python"], machine["ansible"], machine["requests"], machine["collection"]),
@@ -1351,6 +1352,18 @@ def parse_args(argv):
     full = not args.quick and args.rounds >= MIN_ROUNDS and set(args.parts) == set(PART_NAMES)
     args.output = args.output or (DOC_PATH if full else os.path.join(args.work, "performance.md"))
     return args
+
+
+def busy_note(cpus, *loads):
+    """A warning for the report when other work kept the machine's CPUs busy during the run."""
+    try:
+        busiest = max(float(load) for load in loads)
+    except (TypeError, ValueError):
+        return ""
+    if busiest <= cpus:
+        return ""
+    return (" **The machine was busy with other work** (a load average above its %d CPU(s)): the elapsed times "
+            "and their verdicts are unreliable, compare the CPU-time ratios instead." % cpus)
 
 
 def load_average():
