@@ -22,6 +22,7 @@ from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store impo
     TokenStoreError,
     check_destination,
     path_problem,
+    read_manifest,
     remove_token_file,
     signals_deferred,
     update_manifest,
@@ -60,10 +61,13 @@ class ActionModule(ActionBase):
             return self._finish(result, path, args, written=False)
         try:
             with DirectoryLock(os.path.dirname(path)):
-                result.update(self._run_module(args, task_vars))
-                token = result.pop("token", None)
-                if token:
-                    return self._keep(result, path, token, password, args, task_vars)
+                answer = self._run_module(args, task_vars)
+                # From the moment a token is in hand until it is on disk, an interrupt waits.
+                with signals_deferred():
+                    result.update(answer)
+                    token = result.pop("token", None)
+                    if token:
+                        return self._keep(result, path, token, password, args, task_vars)
                 return self._finish(result, path, args, written=False)
         except TokenStoreError as exc:
             raise AnsibleActionFail("%s." % exc)
@@ -91,8 +95,7 @@ class ActionModule(ActionBase):
             data = _vault_encrypt(data, password)
         api_key = result.get("api_key") or {}
         try:
-            with signals_deferred():
-                write_token_file(path, data)
+            write_token_file(path, data)
         except TokenStoreError as exc:
             return self._write_failed(result, path, str(exc), args, task_vars)
         result["token_path"] = path
@@ -133,6 +136,7 @@ class ActionModule(ActionBase):
             return result
         try:
             old_file = "its old token file was removed" if remove_token_file(path) else "there was no old token file"
+            update_manifest(os.path.dirname(path), os.path.basename(path), None)
         except TokenStoreError:
             old_file = "the file still holds the old token, which no longer works"
         result.update(changed=True, msg=(
@@ -150,16 +154,17 @@ class ActionModule(ActionBase):
         state = args.get("state") or "present"
         if state == "absent":
             removed = False
-            if self._task.check_mode:
-                removed = os.path.lexists(path)
-            else:
-                try:
-                    removed = remove_token_file(path)
-                    update_manifest(os.path.dirname(path), os.path.basename(path), None)
-                except TokenStoreError as exc:
-                    result.update(failed=True, msg="The key is gone from the API, but %s. Remove the file by hand; "
-                                                   "the token in it no longer works." % exc)
-                    return result
+            if self._file_of_deleted_key(result, path, args):
+                if self._task.check_mode:
+                    removed = os.path.lexists(path)
+                else:
+                    try:
+                        removed = remove_token_file(path)
+                        update_manifest(os.path.dirname(path), os.path.basename(path), None)
+                    except TokenStoreError as exc:
+                        result.update(failed=True, msg="The key is gone from the API, but %s. Remove the file by "
+                                                       "hand; the token in it no longer works." % exc)
+                        return result
             result["token_removed"] = removed
             result["changed"] = bool(result.get("changed") or removed)
         elif result.get("api_key", {}).get("id") and not set(result.get("actions") or []) & {"create", "rotate"} \
@@ -169,6 +174,22 @@ class ActionModule(ActionBase):
                                "team_api_keys role, team_api_keys_reissue_missing_tokens: true)."
                        % (result["api_key"].get("name"), result["api_key"]["id"], path))
         return result
+
+    def _file_of_deleted_key(self, result, path, args):
+        """Whether the file at ``path`` held the token of the key this task deleted (or found gone)."""
+        if not os.path.lexists(path):
+            return False
+        entry = read_manifest(os.path.dirname(path)).get(os.path.basename(path))
+        owner = (entry or {}).get("id")
+        deleted = result.get("deleted_id")
+        if deleted is not None and (owner is None or owner == deleted):
+            return True
+        if deleted is None and owner is not None and owner == args.get("id"):
+            return True  # the key was already gone, and the record says this was its file
+        if deleted is not None:
+            self._warn(result, "The token file %s was not removed: the directory's record says it holds the token of "
+                               "key %s, not of the deleted key %s." % (path, owner, deleted))
+        return False
 
     @staticmethod
     def _warn(result, message):

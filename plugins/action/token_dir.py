@@ -70,8 +70,15 @@ def _private_directory(path, check):
         if not check:
             make_private_dirs(path)
         return True
-    if stat.S_IMODE(os.stat(path).st_mode) == PRIVATE_DIR:
+    info = os.stat(path)
+    if stat.S_IMODE(info.st_mode) == PRIVATE_DIR:
         return False
+    # Never take a shared directory (/tmp, a home, /) away from the users it belongs to.
+    if path == os.sep or info.st_mode & stat.S_ISVTX or info.st_uid != os.geteuid():
+        raise TokenStoreError(
+            "%s is a shared directory (%s); it is not made private. Give a directory of its own for the tokens, "
+            "for example %s" % (path, "the root directory" if path == os.sep else "sticky" if info.st_mode & stat.S_ISVTX
+                                else "owned by uid %d" % info.st_uid, os.path.join(path, "latitudesh-credentials")))
     if not check:
         os.chmod(path, PRIVATE_DIR)
     return True

@@ -264,8 +264,14 @@ def _role_wide_maximum(value, filter_name):
 
 
 def _token_age(issued, now):
-    """Seconds since the token was issued, or None when unknown (a future time counts as 0)."""
-    return None if issued is None else max(0.0, (now - issued).total_seconds())
+    """Seconds since the token was issued, or None when unknown.
+
+    An issue time more than a day ahead of ``now`` cannot be true (a tampered record or a wrong clock):
+    it makes the age unknown rather than young, so that it cannot switch rotation off.
+    """
+    if issued is None or (issued - now).total_seconds() > DAY:
+        return None
+    return max(0.0, (now - issued).total_seconds())
 
 
 def _warn(message):

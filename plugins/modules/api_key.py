@@ -90,7 +90,9 @@ options:
       - If the token cannot be written after a create, the key is deleted again and the task fails saying
         nothing changed (or, when that delete fails too, naming the key's id and what to do). After a rotate,
         which cannot be undone, the task fails saying that the key was rotated and how to obtain a new token.
-      - With O(state=absent), a key that is deleted, or already gone, has its token file at O(token_path) removed.
+      - With O(state=absent), deleting the key removes its token file at O(token_path), unless the directory's record
+        says that file holds another key's token (it is then kept, with a warning). When the key is already gone,
+        the file is removed only if the record ties it to O(id).
       - With O(state=present), a key that exists while O(token_path) does not gets a warning (the API cannot
         show its token again), so rotate it with O(state=regenerated) to issue a new one into the file.
       - In check mode nothing is written or created; the destination is still checked, and a destination
@@ -245,6 +247,12 @@ token_removed:
   type: bool
   version_added: 0.2.0
   sample: false
+deleted_id:
+  description: The id of the key the task deleted (or, in check mode, would delete).
+  returned: when the task deletes a key
+  type: str
+  sample: tok_x1ZJrdx5qg4LV
+  version_added: 0.2.0
 actions:
   description:
     - The requests that changed the key, in order; in check mode, the ones a real run would send.
@@ -308,6 +316,8 @@ def main():
         module.fail_json(msg=str(exc), changed=getattr(exc, "changed", False))
 
     result = dict(changed=plan.changed, api_key=api_key or {}, actions=plan.action_names)
+    if "delete" in plan.action_names:
+        result["deleted_id"] = plan.before["id"]
     if module._diff:
         result["diff"] = plan.diff()
     if token:

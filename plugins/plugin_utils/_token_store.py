@@ -17,9 +17,11 @@ import fcntl
 import json
 import os
 import signal
+import stat
 import tempfile
 import time
 
+RESERVED_PREFIX = ".latitudesh"
 LOCK_NAME = ".latitudesh.lock"
 MANIFEST_NAME = ".latitudesh-tokens.json"
 TOKEN_SUFFIX = ".token"
@@ -77,6 +79,9 @@ def path_problem(path):
                        "%d bytes" % (size, part[:24], NAME_MAX)
     if os.path.basename(path) in (".", ".."):
         return "token_path %s names a directory, not a file" % path
+    if os.path.basename(path) in (LOCK_NAME, MANIFEST_NAME) or os.path.basename(path).startswith(RESERVED_PREFIX):
+        return "token_path %s names a file the collection keeps beside token files (%s*); choose another file name" % (
+            path, RESERVED_PREFIX)
     return None
 
 
@@ -102,10 +107,17 @@ def check_destination(path, create):
     directory = os.path.dirname(path)
     if os.path.isdir(path) and not os.path.islink(path):
         raise TokenStoreError("token_path %s is a directory; give the path of the token file in it" % path)
+    if os.path.lexists(path) and not (os.path.islink(path) or stat.S_ISREG(os.lstat(path).st_mode)):
+        raise TokenStoreError("token_path %s exists and is not a regular file (a device, a FIFO or a socket); "
+                              "give the path of a token file" % path)
     existing = nearest_existing(directory)
     if not os.path.isdir(existing):
         raise TokenStoreError(
             "the directory of token_path %s cannot be created: %s exists and is not a directory" % (path, existing))
+    if existing == directory:
+        problem = shared_directory_problem(directory)
+        if problem:
+            raise TokenStoreError("the directory of token_path %s %s" % (path, problem))
     if not create:
         if not os.access(existing, os.W_OK | os.X_OK):
             raise TokenStoreError("the directory %s is not writable, so token_path %s could not be written" % (
@@ -128,6 +140,19 @@ def check_destination(path, create):
         if probe is not None:
             with contextlib.suppress(OSError):
                 os.unlink(probe)
+
+
+def shared_directory_problem(directory):
+    """Why other users could tamper with token files in ``directory`` (writable by them, owned by another), or None."""
+    info = os.stat(directory)
+    if info.st_uid not in (os.geteuid(), 0):
+        return "%s is owned by another user (uid %d), who could replace or delete token files in it; use a " \
+               "directory of your own" % (directory, info.st_uid)
+    if info.st_mode & 0o022:
+        return "%s is writable by other users (mode %04o), who could replace or delete token files or hold its " \
+               "lock; use a private directory (chmod 0700) or a new one, which the collection creates 0700" % (
+                   directory, stat.S_IMODE(info.st_mode))
+    return None
 
 
 def make_private_dirs(directory):

@@ -85,5 +85,5 @@ def test_certificate_failure_is_not_retried(runs):
     """A verification failure is permanent: retrying it only adds backoff (at least 7.5 s for api_retries=4)."""
     result = runs["default"].task("case")
     assert result["status"] == "failed"
-    assert result["duration"] < 4.0, (
+    assert result["duration"] < 6.0, (
         "the task took %.1f s with api_retries=%d: the certificate failure was retried" % (result["duration"], RETRIES))

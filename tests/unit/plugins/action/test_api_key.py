@@ -333,7 +333,7 @@ def test_check_mode_predicted_rotate_of_a_key_without_file_does_not_ask_to_rotat
 def test_check_mode_absent_reports_the_file_it_would_remove_and_keeps_it(make_action, tmp_path):
     path = tmp_path / "ci.token"
     path.write_text(OLD_TOKEN)
-    prediction = dict(changed=True, api_key={}, actions=["delete"])
+    prediction = dict(changed=True, api_key={}, actions=["delete"], deleted_id="tok_ci1")
     result = run(make_action(dict(CONNECTION, name="ci", state="absent", token_path=str(path)), [prediction],
                              check_mode=True))
     assert path.read_text() == OLD_TOKEN
@@ -438,7 +438,8 @@ def test_absent_removes_the_token_file_and_forgets_it(make_action, tmp_path):
     run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [created()]))
     assert "ci.token" in json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]
 
-    deleted = dict(changed=True, api_key={}, actions=["delete"])
+    deleted_id = json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]["ci.token"]["id"]
+    deleted = dict(changed=True, api_key={}, actions=["delete"], deleted_id=deleted_id)
     result = run(make_action(dict(CONNECTION, name="ci", state="absent", token_path=str(path)), [deleted]))
     assert not os.path.lexists(str(path))
     assert result["token_removed"] is True
@@ -446,14 +447,37 @@ def test_absent_removes_the_token_file_and_forgets_it(make_action, tmp_path):
     assert "ci.token" not in json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]
 
 
-def test_absent_of_a_key_already_gone_still_removes_its_file(make_action, tmp_path):
+def test_absent_of_a_key_already_gone_removes_the_file_the_record_ties_to_its_id(make_action, tmp_path):
     path = tmp_path / "ci.token"
     path.write_text(OLD_TOKEN)
+    _token_store.update_manifest(str(tmp_path), "ci.token", {"id": "tok_gone1", "name": "ci"})
     gone = dict(changed=False, api_key={}, actions=[])
-    result = run(make_action(dict(CONNECTION, name="ci", state="absent", token_path=str(path)), [gone]))
+    result = run(make_action(dict(CONNECTION, id="tok_gone1", state="absent", token_path=str(path)), [gone]))
     assert not os.path.lexists(str(path))
     assert result["token_removed"] is True
     assert result["changed"] is True
+
+
+def test_absent_of_a_key_already_gone_keeps_a_file_the_record_does_not_tie_to_it(make_action, tmp_path):
+    """A copy-pasted task for a key that never existed must not remove a live key's token file."""
+    path = tmp_path / "ci.token"
+    path.write_text(OLD_TOKEN)
+    _token_store.update_manifest(str(tmp_path), "ci.token", {"id": "tok_live1", "name": "ci-live"})
+    gone = dict(changed=False, api_key={}, actions=[])
+    result = run(make_action(dict(CONNECTION, name="old-ci-gone", state="absent", token_path=str(path)), [gone]))
+    assert path.read_text() == OLD_TOKEN
+    assert result["token_removed"] is False and result["changed"] is False
+
+
+def test_deleting_a_duplicate_keeps_the_file_of_the_other_key(make_action, tmp_path):
+    path = tmp_path / "dup.token"
+    path.write_text(OLD_TOKEN)
+    _token_store.update_manifest(str(tmp_path), "dup.token", {"id": "tok_keep1", "name": "dup"})
+    deleted = dict(changed=True, api_key={}, actions=["delete"], deleted_id="tok_twin1")
+    result = run(make_action(dict(CONNECTION, id="tok_twin1", state="absent", token_path=str(path)), [deleted]))
+    assert path.read_text() == OLD_TOKEN
+    assert result["token_removed"] is False
+    assert any("tok_keep1" in warning and str(path) in warning for warning in result["warnings"]), result
 
 
 def test_absent_without_a_file_reports_nothing_removed(make_action, tmp_path):

@@ -10,6 +10,7 @@ The plugin does its work in this process, on real files under ``tmp_path``; it m
 
 import json
 import os
+import stat
 from unittest.mock import MagicMock
 
 import pytest
@@ -521,3 +522,28 @@ def test_the_module_alone_fails_naming_the_action_plugin(capsys, tmp_path, check
     assert "action plugin" in result["msg"]
     assert "controller" in result["msg"]
     assert not path.exists()
+
+
+# --------------------------------------------------------------------------- shared directories are never taken over
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_sticky_shared_directory_is_refused_and_left_as_it_is(make_action, tmp_path, check_mode):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(str(shared), 0o1777)
+    with pytest.raises(AnsibleActionFail) as excinfo:
+        run(make_action(dict(path=str(shared)), check_mode=check_mode))
+    assert str(shared) in str(excinfo.value) and "shared directory" in str(excinfo.value)
+    assert stat.S_IMODE(os.stat(str(shared)).st_mode) == 0o1777
+
+
+def test_a_directory_of_another_user_is_refused_and_left_as_it_is(make_action, tmp_path):
+    other = tmp_path / "someone-else"
+    other.mkdir()
+    os.chmod(str(other), 0o755)
+    os.chown(str(other), 65534, 65534)
+    with pytest.raises(AnsibleActionFail) as excinfo:
+        run(make_action(dict(path=str(other))))
+    assert "owned by uid 65534" in str(excinfo.value)
+    assert stat.S_IMODE(os.stat(str(other)).st_mode) == 0o755

@@ -80,9 +80,18 @@ def test_a_rotated_key_keeps_its_token_path_and_settings():
     assert result["too_old"] == [too_old("ci", 200, 90)]
 
 
-def test_a_future_issue_time_counts_as_age_zero():
+def test_an_issue_time_a_little_ahead_counts_as_age_zero():
+    """Clocks drift: an issue time up to a day ahead is young, not suspicious."""
+    result = aged_plan({"tok_c": (NOW + timedelta(hours=20)).isoformat()}, max_token_age_days=0)
+    assert result["too_old"] == [] and result["token_age_unknown"] == []
+    assert result["unchanged"] == ["ci"]
+
+
+def test_an_issue_time_far_in_the_future_makes_the_age_unknown():
+    """A tampered record (issued_at 2099) or a wrong clock must not switch rotation off silently."""
     result = aged_plan({"tok_c": (NOW + timedelta(days=3)).isoformat()}, max_token_age_days=0)
     assert result["too_old"] == []
+    assert result["token_age_unknown"] == ["ci"]
     assert result["unchanged"] == ["ci"]
 
 

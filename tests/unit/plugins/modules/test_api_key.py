@@ -295,6 +295,7 @@ def test_absent_deletes(api, run, args):
     result = run(dict(args, state="absent"))
     assert result["changed"] is True
     assert result["api_key"] == {}
+    assert result["deleted_id"] == CI_ID and result["actions"] == ["delete"]
     assert "token" not in result
 
 
@@ -304,6 +305,7 @@ def test_absent_missing_is_unchanged(api, run, args):
     result = run(dict(args, state="absent"))
     assert result["changed"] is False
     assert result["api_key"] == {}
+    assert "deleted_id" not in result and result["actions"] == []
     assert api.exchange == [("GET", PATH)]
 
 

@@ -562,3 +562,44 @@ def test_manifest_write_failure_is_a_token_store_error(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert "No space left on device" in str(info.value)
     assert os.listdir(str(tmp_path)) == []
+
+
+# --------------------------------------------------------------------------- files the store keeps, other users
+
+
+@pytest.mark.parametrize("name", [".latitudesh.lock", ".latitudesh-tokens.json", ".latitudesh-probe-x", ".latitudesh-1.tmp"])
+def test_path_problem_refuses_the_files_the_store_keeps(name):
+    problem = path_problem("/srv/credentials/" + name)
+    assert problem is not None and "choose another file name" in problem
+
+
+@pytest.mark.parametrize("make", [os.mkfifo, lambda path: os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 3))],
+                         ids=["fifo", "device"])
+def test_check_destination_refuses_a_special_file_at_the_destination(tmp_path, make):
+    os.chmod(str(tmp_path), 0o700)
+    target = tmp_path / "k.token"
+    make(str(target))
+    with pytest.raises(TokenStoreError) as excinfo:
+        check_destination(str(target), create=True)
+    assert "not a regular file" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o770, 0o702])
+def test_check_destination_refuses_a_directory_other_users_can_write(tmp_path, mode):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(str(shared), mode)
+    with pytest.raises(TokenStoreError) as excinfo:
+        check_destination(str(shared / "k.token"), create=True)
+    assert "writable by other users" in str(excinfo.value) and str(shared) in str(excinfo.value)
+    assert os.listdir(str(shared)) == [], "a probe or lock file was left in the shared directory"
+
+
+def test_check_destination_refuses_a_directory_owned_by_another_user(tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    os.chmod(str(other), 0o755)
+    os.chown(str(other), 65534, 65534)
+    with pytest.raises(TokenStoreError) as excinfo:
+        check_destination(str(other / "k.token"), create=False)
+    assert "owned by another user (uid 65534)" in str(excinfo.value)
