@@ -78,6 +78,20 @@ def all_bytes_under(root):
     return found
 
 
+def build_action(plugin, module_name, args, basedir, check_mode=False):
+    """An ActionModule of ``plugin`` for a task of ``module_name``, as ansible-core's own unit tests build one."""
+    task = MagicMock()
+    task.action = module_name
+    task.args = dict(args)
+    task.async_val = 0
+    task.check_mode = check_mode
+    task.diff = False
+    loader = MagicMock()
+    loader.get_basedir.return_value = basedir
+    return plugin.ActionModule(task=task, connection=MagicMock(), play_context=PlayContext(), loader=loader,
+                               templar=MagicMock(), shared_loader_obj=None)
+
+
 @pytest.fixture
 def make_action(tmp_path):
     """Build the ActionModule as ansible-core's action plugin unit tests do, with a scripted module.
@@ -86,22 +100,7 @@ def make_action(tmp_path):
     results returned by successive ``_execute_module`` calls (or exceptions raised by them).
     """
     def make(args, results=(), check_mode=False):
-        task = MagicMock()
-        task.action = MODULE
-        task.args = dict(args)
-        task.async_val = 0
-        task.check_mode = check_mode
-        task.diff = False
-        loader = MagicMock()
-        loader.get_basedir.return_value = str(tmp_path / "playbooks")
-        action = action_module.ActionModule(
-            task=task,
-            connection=MagicMock(),
-            play_context=PlayContext(),
-            loader=loader,
-            templar=MagicMock(),
-            shared_loader_obj=None,
-        )
+        action = build_action(action_module, MODULE, args, str(tmp_path / "playbooks"), check_mode)
         script = list(results)
 
         def execute_module(module_name=None, module_args=None, task_vars=None, **kwargs):

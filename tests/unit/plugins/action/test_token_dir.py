@@ -17,12 +17,11 @@ import pytest
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.testing import patch_module_args
-from ansible.playbook.play_context import PlayContext
 
 from ansible_collections.latitudesh.cloud.plugins.action import token_dir as action_module
 from ansible_collections.latitudesh.cloud.plugins.modules import token_dir as token_dir_module
 from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store import LOCK_NAME, MANIFEST_NAME
-from ansible_collections.latitudesh.cloud.tests.unit.plugins.action.test_api_key import mode_of, run
+from ansible_collections.latitudesh.cloud.tests.unit.plugins.action.test_api_key import build_action, mode_of, run
 
 MODULE = "latitudesh.cloud.token_dir"
 RECORD = {
@@ -43,22 +42,7 @@ def make_action(tmp_path):
     os.chmod(str(basedir), 0o755)
 
     def make(args, check_mode=False):
-        task = MagicMock()
-        task.action = MODULE
-        task.args = dict(args)
-        task.async_val = 0
-        task.check_mode = check_mode
-        task.diff = False
-        loader = MagicMock()
-        loader.get_basedir.return_value = str(basedir)
-        action = action_module.ActionModule(
-            task=task,
-            connection=MagicMock(),
-            play_context=PlayContext(),
-            loader=loader,
-            templar=MagicMock(),
-            shared_loader_obj=None,
-        )
+        action = build_action(action_module, MODULE, args, str(basedir), check_mode)
         action._execute_module = MagicMock(side_effect=AssertionError("token_dir must not run a module"))
         action._low_level_execute_command = MagicMock(side_effect=AssertionError("token_dir must not run commands"))
         return action
