@@ -16,6 +16,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store import (
     DirectoryLock,
@@ -31,6 +32,7 @@ from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store impo
 )
 
 MODULE = "latitudesh.cloud.api_key"
+display = Display()
 
 
 class ActionModule(ActionBase):
@@ -192,8 +194,9 @@ class ActionModule(ActionBase):
         return False
 
     @staticmethod
-    def _warn(result, message):
-        result.setdefault("warnings", []).append(message)
+    def _warn(result, message):  # pylint: disable=unused-argument
+        # An action plugin's warnings go to the display (a result's "warnings" must be module warnings).
+        display.warning(message)
 
 
 def _delete_args(args, key_id):

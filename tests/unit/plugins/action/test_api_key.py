@@ -93,7 +93,15 @@ def build_action(plugin, module_name, args, basedir, check_mode=False):
 
 
 @pytest.fixture
-def make_action(tmp_path):
+def warnings(monkeypatch):
+    """The warnings the plugin shows on the display (an action plugin's warnings are not in its result)."""
+    shown = []
+    monkeypatch.setattr(action_module.display, "warning", lambda message, *args, **kwargs: shown.append(message))
+    return shown
+
+
+@pytest.fixture
+def make_action(tmp_path, warnings):
     """Build the ActionModule as ansible-core's action plugin unit tests do, with a scripted module.
 
     ``make_action(args, results, check_mode=False)`` returns the plugin; ``results`` are the module
@@ -306,7 +314,7 @@ def test_an_unwritable_destination_fails_before_the_module_runs(make_action, tmp
 # --------------------------------------------------------------------------- check mode
 
 
-def test_check_mode_creates_nothing_and_runs_the_module_once(make_action, tmp_path):
+def test_check_mode_creates_nothing_and_runs_the_module_once(make_action, tmp_path, warnings):
     path = tmp_path / "credentials" / "prod" / "ci.token"
     prediction = dict(changed=True, api_key={"id": None, "name": "ci"}, actions=["create"])
     action = make_action(dict(CONNECTION, name="ci", token_path=str(path)), [prediction], check_mode=True)
@@ -316,17 +324,17 @@ def test_check_mode_creates_nothing_and_runs_the_module_once(make_action, tmp_pa
     assert result["token_path"] == str(path)
     assert result["token_written"] is False
     assert result["changed"] is True
-    assert not result.get("warnings")
+    assert warnings == [] and "warnings" not in result
 
 
-def test_check_mode_predicted_rotate_of_a_key_without_file_does_not_ask_to_rotate(make_action, tmp_path):
+def test_check_mode_predicted_rotate_of_a_key_without_file_does_not_ask_to_rotate(make_action, tmp_path, warnings):
     # The task is about to rotate the key: telling the user to rotate it is noise.
     path = tmp_path / "ci.token"
     prediction = dict(changed=True, api_key=api_key(key_id="tok_old0000000001"), actions=["rotate"])
     action = make_action(dict(CONNECTION, name="ci", state="regenerated", token_path=str(path)), [prediction],
                          check_mode=True)
     result = run(action)
-    assert not result.get("warnings")
+    assert warnings == [] and "warnings" not in result
 
 
 def test_check_mode_absent_reports_the_file_it_would_remove_and_keeps_it(make_action, tmp_path):
@@ -468,7 +476,7 @@ def test_absent_of_a_key_already_gone_keeps_a_file_the_record_does_not_tie_to_it
     assert result["token_removed"] is False and result["changed"] is False
 
 
-def test_deleting_a_duplicate_keeps_the_file_of_the_other_key(make_action, tmp_path):
+def test_deleting_a_duplicate_keeps_the_file_of_the_other_key(make_action, tmp_path, warnings):
     path = tmp_path / "dup.token"
     path.write_text(OLD_TOKEN)
     _token_store.update_manifest(str(tmp_path), "dup.token", {"id": "tok_keep1", "name": "dup"})
@@ -476,7 +484,7 @@ def test_deleting_a_duplicate_keeps_the_file_of_the_other_key(make_action, tmp_p
     result = run(make_action(dict(CONNECTION, id="tok_twin1", state="absent", token_path=str(path)), [deleted]))
     assert path.read_text() == OLD_TOKEN
     assert result["token_removed"] is False
-    assert any("tok_keep1" in warning and str(path) in warning for warning in result["warnings"]), result
+    assert any("tok_keep1" in warning and str(path) in warning for warning in warnings), warnings
 
 
 def test_absent_without_a_file_reports_nothing_removed(make_action, tmp_path):
@@ -497,27 +505,27 @@ def test_a_failed_delete_keeps_the_token_file(make_action, tmp_path):
     assert "token_removed" not in result
 
 
-def test_existing_key_without_token_file_gets_a_warning(make_action, tmp_path):
+def test_existing_key_without_token_file_gets_a_warning(make_action, tmp_path, warnings):
     path = tmp_path / "ci.token"
     result = run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [unchanged()]))
     assert result["changed"] is False
     assert result["token_written"] is False
-    warnings = result.get("warnings") or []
+    assert "warnings" not in result
     assert len(warnings) == 1
     assert str(path) in warnings[0]
     assert "tok_old0000000001" in warnings[0]
     assert "state=regenerated" in warnings[0]
 
 
-def test_existing_key_with_its_token_file_gets_no_warning(make_action, tmp_path):
+def test_existing_key_with_its_token_file_gets_no_warning(make_action, tmp_path, warnings):
     path = tmp_path / "ci.token"
     path.write_text(OLD_TOKEN)
     result = run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [unchanged()]))
-    assert not result.get("warnings")
+    assert warnings == [] and "warnings" not in result
     assert path.read_text() == OLD_TOKEN
 
 
-def test_a_failed_module_run_is_returned_with_the_path_and_no_file(make_action, tmp_path):
+def test_a_failed_module_run_is_returned_with_the_path_and_no_file(make_action, tmp_path, warnings):
     path = tmp_path / "ci.token"
     failure = dict(failed=True, changed=False, msg="2 API keys are named 'ci'.")
     result = run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [failure]))
@@ -525,7 +533,7 @@ def test_a_failed_module_run_is_returned_with_the_path_and_no_file(make_action, 
     assert result["msg"] == "2 API keys are named 'ci'."
     assert result["token_written"] is False
     assert not os.path.lexists(str(path))
-    assert not result.get("warnings")
+    assert warnings == [] and "warnings" not in result
 
 
 # --------------------------------------------------------------------------- the directory lock
