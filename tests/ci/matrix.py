@@ -64,7 +64,7 @@ TOOLS_PYTHON = '3.11'
 
 STEPS_PER_CONTROLLER = ('sanity', 'units', 'integration', 'leak-scan', 'functional')
 STEPS_ONCE = ('module-compile', 'module-import', 'sandbox', 'packaging', 'changelog-lint', 'ansible-lint',
-              'docs-lint', 'build')
+              'docs-lint', 'build', 'galaxy-importer')
 
 #: Extra variables for tests/integration/integration_config.yml in the copy (ansible-test passes
 #: its keys to every integration target).  Edit this dict, or integration_vars() for values that
@@ -76,6 +76,7 @@ TOOLS_REQUIREMENTS = 'tests/ci/requirements-tools.txt'
 #: Optional files installed into the controller venvs when they exist.
 OPTIONAL_REQUIREMENTS = ('tests/unit/requirements.txt', 'tests/functional/requirements.txt')
 GET_PIP_STANDIN = 'tests/ci/get_pip_standin.py'
+GALAXY_IMPORTER_CONFIG = 'tests/ci/galaxy-importer.cfg'
 
 DEFAULT_TIMEOUT = 1200
 TAIL_LINES = 60
@@ -603,7 +604,7 @@ class CI:
         started = time.time()
         shutil.rmtree(COLLECTIONS_DIR, ignore_errors=True)
         os.makedirs(self.copy)
-        files = _git_files() if os.path.isdir(os.path.join(ROOT, '.git')) and shutil.which('git') else None
+        files = _git_files() if os.path.exists(os.path.join(ROOT, '.git')) and shutil.which('git') else None
         source = 'git ls-files'
         if files is None:
             files = _walk_files()
@@ -894,6 +895,24 @@ def step_build(ci):
             if name.startswith('%s-%s-' % (ci.namespace, ci.name)) and name.endswith('.tar.gz'):
                 say('        built %s' % rel(os.path.join(ci.dist_dir, name)))
     return result
+
+
+@step('galaxy-importer')
+def step_galaxy_importer(ci):
+    """galaxy-importer (what Galaxy runs on every upload) on the tarball of the build step."""
+    names = sorted(os.listdir(ci.dist_dir)) if os.path.isdir(ci.dist_dir) else []
+    tarballs = [name for name in names if name.startswith('%s-%s-' % (ci.namespace, ci.name)) and name.endswith('.tar.gz')]
+    if len(tarballs) != 1:
+        return ci.record(Result('tools', 'galaxy-importer', 'FAIL', reason='expected one tarball from the build step in %s, '
+                                'found %d (run it with --steps build,galaxy-importer)' % (rel(ci.dist_dir), len(tarballs))))
+    workdir = os.path.join(TMP_DIR, 'galaxy-importer')  # it writes importer_result.json into the working directory
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(workdir)
+    if ci.tools_error:
+        return ci.skip('tools', 'galaxy-importer', ci.tools_error)
+    env = ci.env(ci.tools_bin, {'GALAXY_IMPORTER_CONFIG': os.path.join(ci.copy, GALAXY_IMPORTER_CONFIG)})
+    argv = [os.path.join(ci.tools_bin, 'python'), '-m', 'galaxy_importer.main', os.path.join(ci.dist_dir, tarballs[0])]
+    return ci.run_step('tools', 'galaxy-importer', argv, cwd=workdir, env=env)
 
 
 # ---------------------------------------------------------------------------
