@@ -70,7 +70,7 @@ TOOLS_PYTHON = '3.11'
 
 STEPS_PER_CONTROLLER = ('sanity', 'units', 'integration', 'leak-scan', 'functional')
 STEPS_ONCE = ('module-compile', 'module-import', 'sandbox', 'packaging', 'changelog-lint', 'ansible-lint',
-              'docs-lint', 'build', 'galaxy-importer')
+              'docs-lint', 'docs-reference', 'build', 'galaxy-importer')
 
 #: Extra variables for tests/integration/integration_config.yml in the copy (ansible-test passes
 #: its keys to every integration target).  Edit this dict, or integration_vars() for values that
@@ -903,6 +903,30 @@ def step_docs_lint(ci):
     return tools_step(ci, 'docs-lint', ['antsibull-docs', 'lint-collection-docs', '--plugin-docs', '.'])
 
 
+@step('docs-reference')
+def step_docs_reference(ci):
+    """docs/reference is what antsibull-docs renders (simplified RST); --update-reference rewrites it."""
+    if ci.tools_error:
+        return ci.skip('tools', 'docs-reference', ci.tools_error)
+    render = [os.path.join(ci.tools_bin, 'antsibull-docs'), 'collection', '--use-current', '--squash-hierarchy',
+              '--output-format', 'simplified-rst', '--no-add-antsibull-docs-version', '--fail-on-error',
+              '--cleanup', 'everything', '--dest-dir']
+    env = ci.env(ci.tools_bin, {'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS_DIR})
+    collection = '%s.%s' % (ci.namespace, ci.name)
+    if ci.options.update_reference:
+        os.makedirs(os.path.join(ROOT, 'docs', 'reference'), exist_ok=True)
+        return ci.run_step('tools', 'docs-reference', render + [os.path.join(ROOT, 'docs', 'reference'), collection],
+                           cwd=ci.copy, env=env)
+    rendered = os.path.join(TMP_DIR, 'reference')
+    shutil.rmtree(rendered, ignore_errors=True)
+    os.makedirs(rendered)
+    # Render into .tmp/reference, then `diff -ru` against the committed files (changed, missing or stale).
+    script = ('"$@" "$REFERENCE" %s && diff -ru docs/reference "$REFERENCE" '
+              '|| { echo "docs/reference is out of date: run make reference"; exit 1; }' % collection)
+    env['REFERENCE'] = rendered
+    return ci.run_step('tools', 'docs-reference', ['sh', '-c', script, 'sh'] + render, cwd=ci.copy, env=env)
+
+
 @step('build')
 def step_build(ci):
     """ansible-galaxy collection build of the copy."""
@@ -955,6 +979,8 @@ def parse_args(argv):
     parser.add_argument('--allow-missing', action='append', default=[os.environ.get('ALLOW_MISSING', '')], metavar='WHAT',
                         help='let these be missing (SKIPPED instead of FAIL): python3.X, openssl, shellcheck, sdk, '
                         'tests/<folder>; comma separated, repeatable (default: $ALLOW_MISSING)')
+    parser.add_argument('--update-reference', action='store_true',
+                        help='with --steps docs-reference: rewrite docs/reference instead of comparing')
     parser.add_argument('--list', action='store_true', help='show interpreters and planned steps, run nothing')
     parser.add_argument('-v', '--verbose', action='store_true', help='echo each command before running it')
     options = parser.parse_args(argv)
