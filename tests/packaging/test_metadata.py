@@ -12,7 +12,6 @@ from __future__ import absolute_import, division, print_function
 
 import ast
 import glob
-import importlib.util
 import os
 import re
 
@@ -173,18 +172,6 @@ def test_roles_claim_the_same_minimum_ansible():
     assert not wrong, (
         "min_ansible_version differs from the lowest ansible-core tested (%s): %s"
         % (".".join(lowest.split(".")[:2]), wrong))
-
-
-def test_rendered_docs_are_pinned_to_the_tools_controller():
-    """render_docs.py --check is valid with one ansible-core: the one .venvs/tools (docs lint) uses."""
-    spec = importlib.util.spec_from_file_location("render_docs", os.path.join(ROOT, "tests", "packaging", "render_docs.py"))
-    render_docs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(render_docs)
-    tools_python = literal(MATRIX, "TOOLS_PYTHON")
-    tools_core = [core for core, python in controllers_under_test() if python == tools_python]
-    assert tools_core == [render_docs.PINNED_CORE], (
-        "tests/packaging/render_docs.py PINNED_CORE is %s; tests/ci/matrix.py builds .venvs/tools with %s"
-        % (render_docs.PINNED_CORE, tools_core))
 
 
 def test_execution_environment_metadata():

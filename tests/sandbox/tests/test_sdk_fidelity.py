@@ -6,8 +6,8 @@
 """The official Python SDK (latitudesh-python-sdk 3.4.6) against the sandbox.
 
 Every sandbox answer must parse into the SDK's typed models. The SDK is a
-test-only dependency: without it these tests skip, unless
-``SANDBOX_REQUIRE_SDK=1`` is set (as CI does), in which case they fail.
+test-only dependency (Python 3.10+): without it this module fails to import, unless
+``LATITUDESH_ALLOW_MISSING`` names ``sdk``; then its tests are skipped and counted as skipped.
 """
 
 import datetime
@@ -20,9 +20,10 @@ try:
     import latitudesh_python_sdk
     from latitudesh_python_sdk import Latitudesh, models
 except ImportError:
-    if os.environ.get("SANDBOX_REQUIRE_SDK") == "1":
-        raise
-    pytest.skip("latitudesh-python-sdk is not installed (pip install latitudesh-python-sdk==3.4.6)",
+    if "sdk" not in os.environ.get("LATITUDESH_ALLOW_MISSING", "").split(","):
+        raise ImportError("latitudesh-python-sdk is not installed: pip install latitudesh-python-sdk==3.4.6, "
+                          "or set LATITUDESH_ALLOW_MISSING=sdk to skip the fidelity tests")
+    pytest.skip("latitudesh-python-sdk is not installed (allowed by LATITUDESH_ALLOW_MISSING)",
                 allow_module_level=True)
 
 SDK_VERSION = "3.4.6"

@@ -56,14 +56,16 @@ for variable in LATITUDESH_AUTH_TOKEN LATITUDESH_BEARER LATITUDESH_TOKEN; do
 done
 
 (
-    export LATITUDESH_API_URL="${url}"
-    export LATITUDESH_TOKEN="$(cat "${workdir}/data.token")"
+    LATITUDESH_API_URL="${url}"
+    LATITUDESH_TOKEN="$(cat "${workdir}/data.token")"
+    export LATITUDESH_API_URL LATITUDESH_TOKEN
     run -e env_case=url_and_token "$@"
 )
 
 (
-    export LATITUDESH_API_URL="${url}"
-    export LATITUDESH_AUTH_TOKEN="$(cat "${workdir}/platform.token")"
+    LATITUDESH_API_URL="${url}"
+    LATITUDESH_AUTH_TOKEN="$(cat "${workdir}/platform.token")"
+    export LATITUDESH_API_URL LATITUDESH_AUTH_TOKEN
     export LATITUDESH_BEARER=0123456789abcdef0123456789abcdef0bad
     run -e env_case=precedence "$@"
 )
