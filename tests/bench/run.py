@@ -1293,9 +1293,10 @@ class Report(object):
                             fmt_ms(run_ms["run:api_key_info"] - run_ms["run:ping"]) if run_ms else "n/a",
                             self.payload_parts()))
             elif key == "role_vs_uri":
-                self.add("  The role runs more tasks than the careful playbook (see the per-task table in part 3), and "
-                         "two of them load the collection's filter plugin, which imports `requests` (see below). "
-                         "Proposed: the two changes below.")
+                self.add("  The role runs more tasks than the careful playbook (see the per-task table in part 3): "
+                         "besides the read and the plan, it secures and lists the team's token directory "
+                         "(`token_dir`), reads the token issue record, and builds the summary (with the audit) from "
+                         "what the tasks did. None of them sends a request or runs a module on the host.")
             elif key == "ratelimit":
                 self.add("  See part 4: the time lost at each window change is the 429 round trip plus the rounding "
                          "of `retry_after` to whole seconds.")
@@ -1318,10 +1319,11 @@ class Report(object):
         cold = self.per_key_cold()
         if cold is not None:
             self.add("- **Cold provisioning** (no target): the role calls api_key once per key to create, and that "
-                     "call reads the team's list again (1 GET more per key, see part 1), then writes each token file "
-                     "with its own `copy` item: about %s per created key, so %d x %d keys take about %s. Proposed: "
-                     "converge all keys of a team in one module call (one GET, then only the writes) and write the "
-                     "team's token files in one task."
+                     "call reads the team's list again (1 GET more per key, see part 1) under the token directory's "
+                     "lock, then writes the key's token file itself before the next key: about %s per created key, so "
+                     "%d x %d keys take about %s. Writing each token as it arrives is what keeps it (token custody); "
+                     "a faster cold run would converge a team's keys in fewer module calls, each still writing its "
+                     "tokens before it returns."
                      % (fmt_s(cold), SCALE_TEAMS, SCALE_KEYS, fmt_s(self.cold_estimate())))
         self.add("")
 
