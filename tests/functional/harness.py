@@ -201,14 +201,19 @@ class PlayResult(object):
         return self.stdout + "\n" + self.stderr
 
     def task(self, name):
-        """The recorded result of the one task called ``name``."""
-        found = [entry for entry in self.results if entry["task"] == name]
+        """The recorded result of the one task called ``name`` (a role's tasks with or without ``role : ``)."""
+        found = [entry for entry in self.results if task_name(entry) == name]
         assert len(found) == 1, "task %r ran %d times in %s\n%s" % (name, len(found), self.run_dir, self.text)
         return found[0]
 
     def describe(self):
         return "run %s (rc=%s)\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
             self.run_dir, self.rc, self.stdout[-6000:], self.stderr[-3000:])
+
+
+def task_name(entry):
+    """A recorded task's name without the ``<role> : `` prefix that some ansible-core versions record."""
+    return re.sub(r"^[\w.]+ : ", "", entry["task"])
 
 
 def build_play(tasks, api_url=None, api_retries=2, api_timeout=5, defaults=None, play_vars=None):

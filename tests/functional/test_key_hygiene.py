@@ -17,7 +17,7 @@ import os
 import pytest
 import yaml
 
-from harness import API, api_request, assert_no_traceback, build_play
+from harness import API, api_request, assert_no_traceback, build_play, task_name
 
 pytestmark = pytest.mark.fault
 
@@ -178,7 +178,7 @@ def test_fail_on_findings_fails_the_play_after_converging(sandbox, control, run_
     assert_no_traceback(run)
     assert run.rc != 0, run.describe()
     failed = [entry for entry in run.results if entry["status"] == "failed"]
-    assert [entry["task"] for entry in failed] == ["Fail on the audit findings that remain after converging"]
+    assert [task_name(entry) for entry in failed] == ["Fail on the audit findings that remain after converging"]
     msg = failed[0]["result"]["msg"]
     assert "team platform, key 'monitoring'" in msg and "never_used" in msg and "unrestricted_write" not in msg, msg
     # The gate comes after converging: the new key and its token file exist.
