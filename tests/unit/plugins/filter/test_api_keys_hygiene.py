@@ -468,6 +468,16 @@ def test_summary_copies_too_old_and_unknown_from_the_plan():
     assert summary["rotated"] == ["ci"]
 
 
+def test_summary_too_old_says_not_rotated_when_the_rotation_failed_or_did_not_run():
+    plan = aged_plan({"tok_c": ago(days=100), "tok_d": ago(days=120)},
+                     keys=[team_key("tok_c", "ci"), team_key("tok_d", "deploy")],
+                     declared=[{"name": "ci"}, {"name": "deploy"}])
+    converged = registered(outcome("ci", ["rotate"], failed=True, msg="rotation refused"))  # deploy: never ran
+    summary = api_key_summary(plan, converged, registered())
+    assert summary["too_old"] == [too_old("ci", 100, 90, rotated=False), too_old("deploy", 120, 90, rotated=False)]
+    assert summary["failed"] == ["ci"] and summary["rotated"] == []
+
+
 # --------------------------------------------------------------------------- api_key_summary: gate and switches
 
 
