@@ -111,5 +111,17 @@ def _secure(path, names, check):
             "mode": "%04o" % stat.S_IMODE(info.st_mode),
             "islnk": stat.S_ISLNK(info.st_mode),
             "isreg": stat.S_ISREG(info.st_mode),
+            "size": _size(os.path.join(path, name), info),
         })
     return files, secured, symlinks
+
+
+def _size(path, info):
+    """The bytes a token file holds: a symlink's target's; 0 for a symlink that points nowhere and for
+    anything that is not a regular file (a directory named like a token file holds no token)."""
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            info = os.stat(path)
+        except OSError:
+            return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0

@@ -201,8 +201,8 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
         if token_dir is not None:
             item["token_path"] = "%s/%s%s" % (token_dir, spec["name"], TOKEN_SUFFIX)
         kinds = plan.action_names
-        if token_files is not None and plan.before is not None and spec["state"] == "present" \
-                and spec["name"] + TOKEN_SUFFIX not in files:
+        problem = _token_file_problem(files.get(spec["name"] + TOKEN_SUFFIX))
+        if token_files is not None and plan.before is not None and spec["state"] == "present" and problem:
             result["missing_tokens"].append(spec["name"])
             if reissue_missing and not in_use(plan.before, auth_token):
                 # Settings that differ are changed in the same task, before the rotation.
@@ -210,10 +210,10 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
                 result["converge"].append(dict(item, state="regenerated", action="reissue"))
                 continue
             if warn_missing:
-                _warn("Team %r, key %r: the key exists but its token file %s does not, and the API shows a token "
+                _warn("Team %r, key %r: the key exists but its token file %s %s, and the API shows a token "
                       "only once. Set team_api_keys_reissue_missing_tokens: true (or declare the key with state: "
                       "regenerated for one run) to issue a new token into the file."
-                      % (team, spec["name"], item.get("token_path")))
+                      % (team, spec["name"], item.get("token_path"), problem))
         limit = key.get("max_token_age_days")
         limit = max_token_age_days if limit is None else limit
         if limit not in (None, "") and plan.before is not None and spec["state"] == "present":
@@ -290,6 +290,15 @@ def _matched_ids(team_keys, declared):
         else:
             matched.update(found["id"] for found in team_keys if found["name"] == key.get("name"))
     return matched
+
+
+def _token_file_problem(entry):
+    """Why a token file entry (token_dir's or find's) holds no token, or None when it may hold one."""
+    if entry is None:
+        return "does not exist"
+    if entry.get("size") == 0:  # token_dir: a symlink's target's size; 0 when nowhere or not a regular file
+        return "holds no token (it is empty, not a regular file, or a symlink that points nowhere)"
+    return None
 
 
 def _files_by_name(token_files):

@@ -89,6 +89,13 @@ files:
     isreg:
       description: Whether the file is a regular file.
       type: bool
+    size:
+      description:
+        - The size of the file in bytes. Unlike M(ansible.builtin.find), for a symlink this is the size of the file
+          it points to; V(0) for a symlink that points nowhere and for anything that is not a regular file.
+        - The C(latitudesh.cloud.team_api_keys) role counts a token file of size V(0) as missing.
+      type: int
+      version_added: 0.2.0
 secured:
   description: The names from O(secure_files) whose mode was (or in check mode would be) set to C(0600).
   returned: always

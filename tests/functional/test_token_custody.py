@@ -341,11 +341,21 @@ def test_deleting_keys_removes_their_token_files(sandbox, control, run_play, tok
     assert sorted(summary["deleted"]) == ["a", "c"], summary
 
 
-def test_missing_token_file_warns_and_can_be_reissued(sandbox, control, run_play, token_dir):
+def _lose_token(path, how):
+    """Leave ``path`` without its token: deleted, emptied, or a symlink that points nowhere."""
+    os.unlink(path)
+    if how == "emptied":
+        open(path, "w").close()
+    elif how == "dangling-symlink":
+        os.symlink(path + ".gone", path)
+
+
+@pytest.mark.parametrize("how", ["deleted", "emptied", "dangling-symlink"])
+def test_missing_token_file_warns_and_can_be_reissued(sandbox, control, run_play, token_dir, how):
     path = os.path.join(token_dir, "platform", "m1.token")
     teams = [("platform", [{"name": "m1"}])]
     assert run_play(role_play(token_dir, teams)).rc == 0
-    os.unlink(path)
+    _lose_token(path, how)
     control.clear_log()
     warned = run_play(role_play(token_dir, teams))
     assert warned.rc == 0, warned.describe()
@@ -356,6 +366,7 @@ def test_missing_token_file_warns_and_can_be_reissued(sandbox, control, run_play
     assert reissued.rc == 0, reissued.describe()
     assert [entry["method"] for entry in writes(control.log())] == ["PUT"]
     assert read(path) == sandbox.key("m1")["token"] and authenticates(sandbox, read(path))
+    assert not os.path.islink(path)
     assert reissued.task("Summarise team platform")["result"]["msg"]["rotated"] == ["m1"]
     control.clear_log()
     again = run_play(role_play(token_dir, teams, reissue=True))

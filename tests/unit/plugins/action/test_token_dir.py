@@ -56,7 +56,11 @@ def directory(path, mode=0o755):
     return path
 
 
-def token_file(path, mode=0o644, text="54ebfcfa2ad7f9fe0d4e081306554174d063"):
+TOKEN_TEXT = "54ebfcfa2ad7f9fe0d4e081306554174d063"
+TOKEN_SIZE = len(TOKEN_TEXT)
+
+
+def token_file(path, mode=0o644, text=TOKEN_TEXT):
     path.write_text(text)
     os.chmod(str(path), mode)
     return path
@@ -278,7 +282,7 @@ def test_a_symlink_is_reported_and_its_target_left_alone(make_action, tmp_path):
     assert result["secured"] == []
     assert result["changed"] is False
     assert result["files"] == [{"path": str(path / "ci.token"), "mode": "%04o" % mode_of(path / "ci.token"),
-                                "islnk": True, "isreg": False}]
+                                "islnk": True, "isreg": False, "size": len("keep me")}]
 
 
 def test_a_dangling_symlink_is_reported(make_action, tmp_path):
@@ -288,6 +292,7 @@ def test_a_dangling_symlink_is_reported(make_action, tmp_path):
     assert result["symlinks"] == ["ci.token"]
     assert result["secured"] == []
     assert not (tmp_path / "nowhere").exists()
+    assert [(entry["islnk"], entry["size"]) for entry in result["files"]] == [(True, 0)]
 
 
 def test_a_directory_named_in_secure_files_is_left_alone(make_action, tmp_path):
@@ -350,10 +355,10 @@ def test_files_lists_only_token_files_sorted_by_path_with_find_fields(make_actio
 
     link_mode = "%04o" % mode_of(path / "link.token")
     assert result["files"] == [
-        {"path": str(path / "alpha.token"), "mode": "0640", "islnk": False, "isreg": True},
-        {"path": str(path / "link.token"), "mode": link_mode, "islnk": True, "isreg": False},
-        {"path": str(path / "mid.token"), "mode": "0644", "islnk": False, "isreg": True},
-        {"path": str(path / "zeta.token"), "mode": "0600", "islnk": False, "isreg": True},
+        {"path": str(path / "alpha.token"), "mode": "0640", "islnk": False, "isreg": True, "size": TOKEN_SIZE},
+        {"path": str(path / "link.token"), "mode": link_mode, "islnk": True, "isreg": False, "size": TOKEN_SIZE},
+        {"path": str(path / "mid.token"), "mode": "0644", "islnk": False, "isreg": True, "size": TOKEN_SIZE},
+        {"path": str(path / "zeta.token"), "mode": "0600", "islnk": False, "isreg": True, "size": TOKEN_SIZE},
     ]
     assert result["changed"] is False  # listing changes nothing
 
@@ -362,7 +367,8 @@ def test_files_report_the_modes_after_the_task(make_action, tmp_path):
     path = directory(tmp_path / "credentials", 0o700)
     token_file(path / "ci.token", 0o644)
     result = run(make_action(dict(path=str(path), secure_files=["ci.token"])))
-    assert result["files"] == [{"path": str(path / "ci.token"), "mode": "0600", "islnk": False, "isreg": True}]
+    assert result["files"] == [{"path": str(path / "ci.token"), "mode": "0600", "islnk": False, "isreg": True,
+                                "size": TOKEN_SIZE}]
 
 
 def test_a_directory_named_like_a_token_file_is_listed_as_not_regular(make_action, tmp_path):
@@ -370,7 +376,8 @@ def test_a_directory_named_like_a_token_file_is_listed_as_not_regular(make_actio
     path = directory(tmp_path / "credentials", 0o700)
     directory(path / "ci.token", 0o750)
     result = run(make_action(dict(path=str(path))))
-    assert result["files"] == [{"path": str(path / "ci.token"), "mode": "0750", "islnk": False, "isreg": False}]
+    assert result["files"] == [{"path": str(path / "ci.token"), "mode": "0750", "islnk": False, "isreg": False,
+                                "size": 0}]
 
 
 def test_the_issue_record_is_returned_as_tokens(make_action, tmp_path):

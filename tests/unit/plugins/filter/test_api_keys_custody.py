@@ -195,7 +195,7 @@ def test_missing_token_file_warning_names_team_key_file_and_fix(monkeypatch):
                           token_files=[found("mon.token")], warn_missing=True)
     assert result["converge"] == []
     assert len(warnings) == 1, warnings
-    for words in ("Team 'prod', key 'ci'", TOKEN_DIR + "/ci.token", "team_api_keys_reissue_missing_tokens: true"):
+    for words in ("Team 'prod', key 'ci'", TOKEN_DIR + "/ci.token does not exist", "team_api_keys_reissue_missing_tokens: true"):
         assert words in warnings[0], (words, warnings[0])
 
 
@@ -259,6 +259,29 @@ def test_a_symlink_or_any_mode_counts_as_an_existing_token_file():
     result = api_key_plan(keys, declared, token_dir=TOKEN_DIR, token_files=files)
     assert result["missing_tokens"] == [] and result["converge"] == []
     assert "fix_modes" not in result and "symlinks" not in result
+
+
+@pytest.mark.parametrize("entry", [
+    dict(found("ci.token"), size=0),  # an empty file
+    dict(found("ci.token", mode="0777", islnk=True), size=0),  # token_dir: a symlink that points nowhere
+])
+def test_an_empty_token_file_or_a_dangling_symlink_counts_as_missing(monkeypatch, entry):
+    warnings = []
+    monkeypatch.setattr("ansible.utils.display.Display.warning", lambda self, msg, *a, **k: warnings.append(msg))
+    keys = [team_key("tok_c", "ci")]
+    result = api_key_plan(keys, [{"name": "ci"}], team="prod", token_dir=TOKEN_DIR, token_files=[entry],
+                          warn_missing=True)
+    assert result["missing_tokens"] == ["ci"]
+    assert len(warnings) == 1 and TOKEN_DIR + "/ci.token holds no token" in warnings[0]
+    reissued = api_key_plan(keys, [{"name": "ci"}], token_dir=TOKEN_DIR, token_files=[entry], reissue_missing=True)
+    assert [(item["state"], item["action"]) for item in reissued["converge"]] == [("regenerated", "reissue")]
+
+
+def test_a_token_file_with_bytes_counts_as_present():
+    files = [dict(found("ci.token"), size=37), dict(found("link.token", islnk=True), size=37)]
+    keys = [team_key("tok_c", "ci"), team_key("tok_l", "link")]
+    result = api_key_plan(keys, [{"name": "ci"}, {"name": "link"}], token_dir=TOKEN_DIR, token_files=files)
+    assert result["missing_tokens"] == []
 
 
 def test_find_entries_without_a_path_are_ignored():
