@@ -346,8 +346,9 @@ def api_key_summary(plan, converged=None, purged=None, check_mode=False, team_ke
         if name not in touched:
             summary["unchanged"].append(name)
     # The plan says which too-old tokens it meant to rotate; the results say which were rotated.
-    summary["too_old"] = [dict(entry, rotated=bool(entry.get("rotated")) and entry.get("name") in summary["rotated"])
-                           for entry in (plan or {}).get("too_old", [])]
+    rotated = set(summary["rotated"])
+    summary["too_old"] = [dict(entry, rotated=bool(entry.get("rotated")) and entry.get("name") in rotated)
+                          for entry in (plan or {}).get("too_old", [])]
     summary["token_age_unknown"] = list((plan or {}).get("token_age_unknown", []))
     if audit:
         now = datetime.now(timezone.utc) if now in (None, "") else _parse_time(now, "api_key_summary: now")
