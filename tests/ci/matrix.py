@@ -83,6 +83,7 @@ TOOLS_REQUIREMENTS = 'tests/ci/requirements-tools.txt'
 OPTIONAL_REQUIREMENTS = ('tests/unit/requirements.txt', 'tests/functional/requirements.txt')
 GET_PIP_STANDIN = 'tests/ci/get_pip_standin.py'
 GALAXY_IMPORTER_CONFIG = 'tests/ci/galaxy-importer.cfg'
+COLLECTION_HELPER = 'tests/ci/collection.py'
 
 DEFAULT_TIMEOUT = 1200
 TAIL_LINES = 60
@@ -929,11 +930,11 @@ def step_docs_reference(ci):
 
 @step('build')
 def step_build(ci):
-    """ansible-galaxy collection build of the copy."""
+    """ansible-galaxy collection build of the copy (tests/ci/collection.py, as the other builders)."""
     if ci.dist_dir.startswith(TMP_DIR + os.sep):
         shutil.rmtree(ci.dist_dir, ignore_errors=True)
     os.makedirs(ci.dist_dir, exist_ok=True)
-    result = tools_step(ci, 'build', ['ansible-galaxy', 'collection', 'build', '--force', '--output-path', ci.dist_dir])
+    result = tools_step(ci, 'build', ['python', os.path.join(ci.copy, COLLECTION_HELPER), '--output', ci.dist_dir])
     if result.status == 'PASS':
         for name in sorted(os.listdir(ci.dist_dir)):
             if name.startswith('%s-%s-' % (ci.namespace, ci.name)) and name.endswith('.tar.gz'):
