@@ -798,11 +798,10 @@ def step_leak_scan(ci, ctl):
 
 @step('functional')
 def step_functional(ci, ctl):
-    """pytest tests/functional and the request counts, with the copy on ANSIBLE_COLLECTIONS_PATH."""
+    """pytest tests/functional (with the request counts), with the copy on ANSIBLE_COLLECTIONS_PATH."""
     if not os.path.isdir(os.path.join(ci.copy, 'tests', 'functional')):
         return ci.missing(ctl.label, 'functional', 'tests/functional', 'tests/functional does not exist')
-    argv = [os.path.join(ctl.bin, 'python'), '-m', 'pytest', 'tests/functional', 'tests/bench/test_request_counts.py',
-            '-q', '-p', 'no:cacheprovider', '--color=no']
+    argv = [os.path.join(ctl.bin, 'python'), '-m', 'pytest', 'tests/functional', '-q', '-p', 'no:cacheprovider', '--color=no']
     env = ci.env(ctl.bin, {'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS_DIR})
     return ci.run_step(ctl.label, 'functional', argv, cwd=ci.copy, env=env, pytest=True)
 
