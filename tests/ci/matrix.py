@@ -83,6 +83,7 @@ TOOLS_REQUIREMENTS = 'tests/ci/requirements-tools.txt'
 OPTIONAL_REQUIREMENTS = ('tests/unit/requirements.txt', 'tests/functional/requirements.txt')
 GET_PIP_STANDIN = 'tests/ci/get_pip_standin.py'
 GALAXY_IMPORTER_CONFIG = 'tests/ci/galaxy-importer.cfg'
+COLLECTION_HELPER = 'tests/ci/collection.py'
 
 DEFAULT_TIMEOUT = 1200
 TAIL_LINES = 60
@@ -797,11 +798,10 @@ def step_leak_scan(ci, ctl):
 
 @step('functional')
 def step_functional(ci, ctl):
-    """pytest tests/functional and the request counts, with the copy on ANSIBLE_COLLECTIONS_PATH."""
+    """pytest tests/functional (with the request counts), with the copy on ANSIBLE_COLLECTIONS_PATH."""
     if not os.path.isdir(os.path.join(ci.copy, 'tests', 'functional')):
         return ci.missing(ctl.label, 'functional', 'tests/functional', 'tests/functional does not exist')
-    argv = [os.path.join(ctl.bin, 'python'), '-m', 'pytest', 'tests/functional', 'tests/bench/test_request_counts.py',
-            '-q', '-p', 'no:cacheprovider', '--color=no']
+    argv = [os.path.join(ctl.bin, 'python'), '-m', 'pytest', 'tests/functional', '-q', '-p', 'no:cacheprovider', '--color=no']
     env = ci.env(ctl.bin, {'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS_DIR})
     return ci.run_step(ctl.label, 'functional', argv, cwd=ci.copy, env=env, pytest=True)
 
@@ -929,11 +929,11 @@ def step_docs_reference(ci):
 
 @step('build')
 def step_build(ci):
-    """ansible-galaxy collection build of the copy."""
+    """ansible-galaxy collection build of the copy (tests/ci/collection.py, as the other builders)."""
     if ci.dist_dir.startswith(TMP_DIR + os.sep):
         shutil.rmtree(ci.dist_dir, ignore_errors=True)
     os.makedirs(ci.dist_dir, exist_ok=True)
-    result = tools_step(ci, 'build', ['ansible-galaxy', 'collection', 'build', '--force', '--output-path', ci.dist_dir])
+    result = tools_step(ci, 'build', ['python', os.path.join(ci.copy, COLLECTION_HELPER), '--output', ci.dist_dir])
     if result.status == 'PASS':
         for name in sorted(os.listdir(ci.dist_dir)):
             if name.startswith('%s-%s-' % (ci.namespace, ci.name)) and name.endswith('.tar.gz'):

@@ -20,7 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.path.dirname(sys.executable)
 WORK = os.path.join(ROOT, ".tmp", "demo")
 
-sys.path.insert(0, os.path.join(ROOT, "tests", "sandbox"))
+sys.path[:0] = [os.path.join(ROOT, "tests", "sandbox"), os.path.join(ROOT, "tests", "ci")]
+import collection  # noqa: E402  pylint: disable=wrong-import-position
 import latitude_sandbox  # noqa: E402  pylint: disable=wrong-import-position
 
 
@@ -31,13 +32,13 @@ def run(args, **kwargs):
 
 def main():
     os.makedirs(WORK, exist_ok=True)
-    collections = os.path.join(WORK, "collections")
-    dist = os.path.join(WORK, "dist")
-    run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--force", "--output-path", dist, ROOT],
-        stdout=subprocess.DEVNULL)
-    tarball = os.path.join(dist, "latitudesh-cloud-0.1.0.tar.gz")
-    run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--force", "-p", collections, tarball],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print("$ python tests/ci/collection.py --output %s --install %s" % (
+        os.path.relpath(os.path.join(WORK, "dist"), ROOT), os.path.relpath(os.path.join(WORK, "collections"), ROOT)),
+        flush=True)
+    try:
+        collections = collection.build_and_install(WORK)
+    except collection.BuildError as error:
+        sys.exit("demo: %s" % error)
 
     with tempfile.TemporaryDirectory(prefix="latitudesh-demo-") as tmp:
         try:

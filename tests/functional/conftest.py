@@ -7,7 +7,8 @@
 
 * ``artifacts``: the session's artifact tree (every run's playbook, output, results and files).
   ``FUNCTIONAL_ARTIFACTS=DIR`` puts it in DIR instead of pytest's temporary directory.
-* ``sandbox``: a sandbox subprocess shared by a test module, reset before each test.
+* ``sandbox``: a sandbox subprocess shared by a test module, reset before each test. Every
+  sandbox starts through the ``start_sandbox`` fixture of tests/sandbox/pytest_plugin.py.
 * ``control``, ``admin_token(team)``: its control API and the teams' admin tokens.
 * ``run_play(tasks_or_yaml, extra_env=None, check=False, diff=False, verbosity=0)``: runs a
   playbook against ``sandbox`` with the platform admin token in ``LATITUDESH_AUTH_TOKEN``.
@@ -18,6 +19,7 @@ import os
 import pytest
 
 import harness
+import pytest_plugin  # tests/sandbox, put on sys.path by harness
 
 CATEGORIES = (
     ("fault", "fault cases", "API failures, ambiguous writes and transport errors, through ansible-playbook"),
@@ -30,6 +32,7 @@ _STATE = {}
 
 
 def pytest_configure(config):
+    pytest_plugin.register(config)
     for marker, _label, text in CATEGORIES:
         config.addinivalue_line("markers", "%s: %s" % (marker, text))
 
@@ -73,14 +76,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 @pytest.fixture(scope="session")
-def artifacts(tmp_path_factory):
+def artifacts(tmp_path_factory, start_sandbox):
     base = os.environ.get("FUNCTIONAL_ARTIFACTS")
     if base:
         base = os.path.abspath(base)
         os.makedirs(base, exist_ok=True)
     else:
         base = str(tmp_path_factory.mktemp("functional"))
-    _STATE["artifacts"] = harness.Artifacts(base)
+    _STATE["artifacts"] = harness.Artifacts(base, start_sandbox)
     return _STATE["artifacts"]
 
 

@@ -37,10 +37,9 @@ API = "/auth/api_keys"
 ITEM = "/auth/api_keys/*"
 GROUP = "group/latitudesh.cloud.latitudesh"
 
+# The sandbox's pytest plugin (and latitude_sandbox, which it imports) for conftest.py.
 if SANDBOX_DIR not in sys.path:
     sys.path.insert(0, SANDBOX_DIR)
-
-import latitude_sandbox  # noqa: E402  pylint: disable=wrong-import-position
 
 # Variables of the caller's environment that must not reach a test run.
 _SCRUBBED_PREFIXES = ("LATITUDESH_", "ANSIBLE_", "FUNCTIONAL_")
@@ -101,8 +100,9 @@ def api_request(sandbox, method, path, token, body=None):
 class Artifacts(object):
     """The session's artifact tree: runs/, journals/, sandboxes/ and Ansible's own settings."""
 
-    def __init__(self, base):
+    def __init__(self, base, start_sandbox):
         self.base = base
+        self.start_sandbox = start_sandbox  # the sandbox plugin's fixture (tests/sandbox/pytest_plugin.py)
         self.runs = os.path.join(base, "runs")
         self.journals = os.path.join(base, "journals")
         self.sandboxes = os.path.join(base, "sandboxes")
@@ -148,17 +148,18 @@ class Artifacts(object):
 # --------------------------------------------------------------------------
 
 class SandboxProcess(object):
-    """``tests/sandbox/latitude_sandbox.py`` as a subprocess on a free port."""
+    """A sandbox started by the ``start_sandbox`` fixture, with its request log, output and token
+    journal among the artifacts."""
 
     def __init__(self, artifacts, name, extra_args=(), tls=None):
         self.dir = artifacts.new_dir("sandboxes", name)
         self.journal = os.path.join(artifacts.journals, "%s.journal" % os.path.basename(self.dir))
         self.log_file = os.path.join(self.dir, "requests.jsonl")
         self.tls = tls
-        self._process = latitude_sandbox.SandboxProcess(
+        self._process = artifacts.start_sandbox(
             ["--log", self.log_file, "--token-journal", self.journal] + list(extra_args),
             work_dir=self.dir, output=os.path.join(self.dir, "sandbox.out"), tls=tls,
-        ).start()
+        )
         self.proc = self._process.proc
         self.url = self._process.url
         self.control = self._process.control

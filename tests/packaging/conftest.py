@@ -6,7 +6,7 @@
 """Fixtures for the packaging tests.
 
 They prove the built artefact, not the source tree: a pristine copy of the repository's files
-is built into a tarball, a fresh virtualenv gets only ansible-core (the running version) and
+is built into a tarball (tests/ci/collection.py), a fresh virtualenv gets only ansible-core (the running version) and
 requirements.txt, and the tarball is installed into an empty collections path. Every Ansible
 command then runs with that venv's binaries, ``ANSIBLE_COLLECTIONS_PATH`` set to that path alone,
 and a working directory outside the repository.
@@ -16,19 +16,23 @@ The venv is made once per pytest session, under the session's temporary director
 
 from __future__ import absolute_import, division, print_function
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SANDBOX = os.path.join(ROOT, "tests", "sandbox", "latitude_sandbox.py")
+# The build helper (tests/ci/collection.py) and the sandbox's pytest plugin (tests/sandbox).
+for _helpers in (os.path.join(ROOT, "tests", "ci"), os.path.join(ROOT, "tests", "sandbox")):
+    if _helpers not in sys.path:
+        sys.path.insert(0, _helpers)
+
+import collection  # noqa: E402  pylint: disable=wrong-import-position
+import pytest_plugin  # noqa: E402  pylint: disable=wrong-import-position
 
 # A directory walk (no git) skips what git would ignore: local venvs, build output, caches.
 WALK_SKIP_DIRS = frozenset([
@@ -42,6 +46,10 @@ SCRUBBED_PREFIXES = ("ANSIBLE_", "LATITUDESH_", "PYTHONPATH", "PYTHONHOME", "PYT
 LOOPBACK = "127.0.0.1,localhost,::1"
 
 COMMAND_TIMEOUT = 300
+
+
+def pytest_configure(config):
+    pytest_plugin.register(config)
 
 
 def galaxy_info():
@@ -203,12 +211,10 @@ def pristine_copy(packaging_tmp):
 
 def _build_collection(source, output):
     """``ansible-galaxy collection build`` of ``source`` with the running ansible-core; the tarball path."""
-    os.makedirs(output, exist_ok=True)
-    run([sys.executable, "-m", "ansible", "galaxy", "collection", "build", "--force", "--output-path", output, source],
-        env=clean_env({"ANSIBLE_NOCOLOR": "1"}), cwd=output)
-    tarballs = [name for name in os.listdir(output) if name.endswith(".tar.gz")]
-    assert len(tarballs) == 1, tarballs
-    return os.path.join(output, tarballs[0])
+    try:
+        return collection.build(output, source, env=clean_env({"ANSIBLE_NOCOLOR": "1"}))
+    except collection.BuildError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
@@ -246,42 +252,19 @@ def installed(fresh_venv, tarball, packaging_tmp):
     with open(config, "w") as handle:
         handle.write("[defaults]\n")
     result = Installed(fresh_venv, collections_path, cwd, config)
-    result.run("ansible-galaxy", ["collection", "install", "-p", collections_path, tarball])
+    try:
+        collection.install(tarball, collections_path, python=os.path.join(fresh_venv, "bin", "python"),
+                           env=result.env(), cwd=cwd)
+    except collection.BuildError as error:
+        pytest.fail(str(error))
     # Every installed file matches the MANIFEST.json / FILES.json checksums of the artefact.
     result.run("ansible-galaxy", ["collection", "verify", "--offline", "latitudesh.cloud"])
     return result
 
 
 @pytest.fixture
-def sandbox(tmp_path):
+def sandbox(sandbox_process):
     """The repository's API sandbox on a free port: ``{"url", "teams", "state"}``; stopped afterwards."""
-    url_file = str(tmp_path / "sandbox.url")
-    proc = subprocess.Popen(
-        [sys.executable, SANDBOX, "--port", "0", "--url-file", url_file],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=clean_env(),
-    )
-    try:
-        deadline = time.time() + 20
-        while not os.path.exists(url_file):
-            if proc.poll() is not None:
-                pytest.fail("the sandbox exited with %s before listening" % proc.returncode)
-            if time.time() > deadline:
-                pytest.fail("the sandbox did not write %s within 20 s" % url_file)
-            time.sleep(0.05)
-        with open(url_file) as handle:
-            url = handle.read().strip()
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-        def state():
-            with opener.open(url + "/_sandbox/state", timeout=10) as answer:
-                return json.loads(answer.read().decode("utf-8"))
-
-        teams = dict((team["name"], team) for team in state()["teams"])
-        yield {"url": url, "teams": teams, "state": state}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    state = sandbox_process.control.state
+    teams = dict((team["name"], team) for team in state()["teams"])
+    return {"url": sandbox_process.url, "teams": teams, "state": state}

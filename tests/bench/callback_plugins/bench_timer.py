@@ -24,18 +24,13 @@ class CallbackModule(CallbackBase):
 
     def __init__(self, *args, **kwargs):
         super(CallbackModule, self).__init__(*args, **kwargs)
-        self._record = {"start": time.time(), "tasks": [], "items": [], "end": None}
+        self._record = {"start": time.time(), "tasks": [], "end": None}
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._record["tasks"].append([task.get_name(), time.time()])
 
     def v2_playbook_on_handler_task_start(self, task):
         self._record["tasks"].append([task.get_name(), time.time()])
-
-    def _item(self, result):
-        self._record["items"].append(time.time())
-
-    v2_runner_item_on_ok = v2_runner_item_on_failed = v2_runner_item_on_skipped = _item
 
     def v2_playbook_on_stats(self, stats):
         self._record["end"] = time.time()
