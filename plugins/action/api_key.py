@@ -22,6 +22,7 @@ from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store impo
     DirectoryLock,
     TokenStoreError,
     check_destination,
+    move_token_file,
     path_problem,
     read_manifest,
     remove_token_file,
@@ -170,12 +171,33 @@ class ActionModule(ActionBase):
             result["token_removed"] = removed
             result["changed"] = bool(result.get("changed") or removed)
         elif result.get("api_key", {}).get("id") and not set(result.get("actions") or []) & {"create", "rotate"} \
-                and not os.path.lexists(path):
+                and not os.path.lexists(path) and not self._move_renamed_token(result, path):
             self._warn(result, "The key %r (id %s) exists but its token file %s does not: the API shows a token "
                                "only once, so rotate the key to issue a new token into the file (state=regenerated; in the "
                                "team_api_keys role, team_api_keys_reissue_missing_tokens: true)."
                        % (result["api_key"].get("name"), result["api_key"]["id"], path))
         return result
+
+    def _move_renamed_token(self, result, path):
+        """The key has no file at ``path`` but the record ties another file to it (the key was renamed):
+        move that file to ``path``. True when it was (in check mode: would be) moved."""
+        directory, api_key = os.path.dirname(path), result["api_key"]
+        record = read_manifest(directory)
+        names = [name for name, entry in sorted(record.items())
+                 if entry.get("id") == api_key["id"] and name != os.path.basename(path)
+                 and os.path.isfile(os.path.join(directory, name)) and not os.path.islink(os.path.join(directory, name))]
+        if len(names) != 1:
+            return False
+        source = os.path.join(directory, names[0])
+        if not self._task.check_mode:
+            try:
+                move_token_file(directory, names[0], os.path.basename(path), dict(record[names[0]], name=api_key.get("name")))
+            except TokenStoreError as exc:
+                self._warn(result, "The token file %s of key %r (id %s) could not be moved to %s (%s); the token is "
+                                   "still in %s." % (source, api_key.get("name"), api_key["id"], path, exc, source))
+                return False
+        result.update(token_moved_from=source, changed=True)
+        return True
 
     def _file_of_deleted_key(self, result, path, args):
         """Whether the file at ``path`` held the token of the key this task deleted (or found gone)."""

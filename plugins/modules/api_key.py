@@ -93,8 +93,12 @@ options:
       - With O(state=absent), deleting the key removes its token file at O(token_path), unless the directory's record
         says that file holds another key's token (it is then kept, with a warning). When the key is already gone,
         the file is removed only if the record ties it to O(id).
-      - With O(state=present), a key that exists while O(token_path) does not gets a warning (the API cannot
-        show its token again), so rotate it with O(state=regenerated) to issue a new one into the file.
+      - With O(state=present), when the key's token file is elsewhere in the same directory (the directory's
+        record ties another file to the key's id, as after renaming the key by O(id)), that file is moved to
+        O(token_path) and the task reports RV(token_moved_from).
+      - With O(state=present), a key that exists while O(token_path) does not (and no file of it can be moved
+        there) gets a warning (the API cannot show its token again), so rotate it with O(state=regenerated) to
+        issue a new one into the file.
       - In check mode nothing is written or created; the destination is still checked, and a destination
         that a real run could not write fails the task.
       - The result then has RV(token_path) and no RV(token).
@@ -247,6 +251,14 @@ token_removed:
   type: bool
   version_added: 0.2.0
   sample: false
+token_moved_from:
+  description:
+    - The token file that this run moved to RV(token_path) (in check mode, would move), because the directory's record
+      ties it to the key (for example after the key was renamed).
+  returned: when O(token_path) is given and a token file was moved
+  type: str
+  version_added: 0.2.0
+  sample: /home/ops/credentials/old-name.token
 deleted_id:
   description: The id of the key the task deleted (or, in check mode, would delete).
   returned: when the task deletes a key

@@ -305,6 +305,24 @@ def remove_token_file(path):
     return True
 
 
+def move_token_file(directory, old_name, new_name, entry):
+    """Move a token file within ``directory`` (its key was renamed) and its record with it (as ``entry``).
+
+    Call it while holding the lock. The new name is recorded first, so a crash at any point leaves the
+    token in a file that the record ties to its key.
+    """
+    source, target = os.path.join(directory, old_name), os.path.join(directory, new_name)
+    if os.path.lexists(target):
+        raise TokenStoreError("%s already exists" % target)
+    update_manifest(directory, new_name, entry)
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        raise TokenStoreError("cannot move %s to %s: %s" % (source, target, _reason(exc)))
+    _sync_directory(directory)
+    update_manifest(directory, old_name, None)
+
+
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 

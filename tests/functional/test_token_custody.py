@@ -373,6 +373,23 @@ def test_missing_token_file_warns_and_can_be_reissued(sandbox, control, run_play
     assert again.rc == 0 and writes(control.log()) == [], again.describe()
 
 
+def test_renaming_a_key_by_id_moves_its_token_file(sandbox, control, run_play, token_dir):
+    team_dir = os.path.join(token_dir, "platform")
+    assert run_play(role_play(token_dir, [("platform", [{"name": "ren-a"}])])).rc == 0
+    key = sandbox.key("ren-a")
+    control.clear_log()
+    renamed = run_play(role_play(token_dir, [("platform", [{"id": key["id"], "name": "ren-b"}])], reissue=True))
+    assert renamed.rc == 0, renamed.describe()
+    assert [entry["method"] for entry in writes(control.log())] == ["PATCH"], "renamed, not rotated"
+    assert "[WARNING]" not in renamed.text, renamed.describe()
+    assert read(os.path.join(team_dir, "ren-b.token")) == key["token"] and authenticates(sandbox, key["token"])
+    assert not os.path.lexists(os.path.join(team_dir, "ren-a.token"))
+    assert renamed.task("Summarise team platform")["result"]["msg"]["updated"] == ["ren-b"]
+    control.clear_log()
+    again = run_play(role_play(token_dir, [("platform", [{"id": key["id"], "name": "ren-b"}])], reissue=True))
+    assert again.rc == 0 and writes(control.log()) == [] and "[WARNING]" not in again.text, again.describe()
+
+
 def test_missing_token_file_warning_sends_no_write(sandbox, control, run_play, token_dir):
     teams = [("platform", [{"name": "m2"}])]
     assert run_play(role_play(token_dir, teams)).rc == 0

@@ -525,6 +525,85 @@ def test_existing_key_with_its_token_file_gets_no_warning(make_action, tmp_path,
     assert path.read_text() == OLD_TOKEN
 
 
+# --------------------------------------------------------------------------- renamed keys
+
+
+def renamed_to(name, actions=("update",)):
+    return dict(changed=bool(actions), api_key=api_key(key_id="tok_old0000000001", name=name), actions=list(actions))
+
+
+def recorded(directory, file_name, key_id="tok_old0000000001", name="ci"):
+    (directory / file_name).write_text(OLD_TOKEN)
+    _token_store.update_manifest(str(directory), file_name, {"id": key_id, "name": name, "token_last_slice": "0ld0",
+                                                             "issued_at": "2026-11-01T00:00:00+00:00"})
+
+
+@pytest.mark.parametrize("actions", [["update"], []])  # renamed now, or by an earlier run that left the file
+def test_a_renamed_key_takes_its_token_file_along(make_action, tmp_path, warnings, actions):
+    recorded(tmp_path, "ci.token")
+    path = tmp_path / "deployer.token"
+    result = run(make_action(dict(CONNECTION, id="tok_old0000000001", name="deployer", token_path=str(path)),
+                             [renamed_to("deployer", actions)]))
+    assert path.read_text() == OLD_TOKEN
+    assert not os.path.lexists(str(tmp_path / "ci.token"))
+    assert result["token_moved_from"] == str(tmp_path / "ci.token")
+    assert result["changed"] is True and result["token_written"] is False
+    assert warnings == []
+    tokens = json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]
+    assert list(tokens) == ["deployer.token"]
+    assert tokens["deployer.token"] == {"id": "tok_old0000000001", "name": "deployer", "token_last_slice": "0ld0",
+                                        "issued_at": "2026-11-01T00:00:00+00:00"}
+
+
+def test_check_mode_reports_the_move_and_moves_nothing(make_action, tmp_path, warnings):
+    recorded(tmp_path, "ci.token")
+    path = tmp_path / "deployer.token"
+    result = run(make_action(dict(CONNECTION, id="tok_old0000000001", name="deployer", token_path=str(path)),
+                             [renamed_to("deployer")], check_mode=True))
+    assert result["token_moved_from"] == str(tmp_path / "ci.token") and result["changed"] is True
+    assert (tmp_path / "ci.token").read_text() == OLD_TOKEN and not os.path.lexists(str(path))
+    assert list(json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]) == ["ci.token"]
+    assert warnings == []
+
+
+@pytest.mark.parametrize("setup", ["other key's file", "two files of the key", "recorded file is gone"])
+def test_no_move_without_exactly_one_file_the_record_ties_to_the_key(make_action, tmp_path, warnings, setup):
+    if setup == "other key's file":
+        recorded(tmp_path, "ci.token", key_id="tok_other000000001")
+    elif setup == "two files of the key":
+        recorded(tmp_path, "ci.token")
+        recorded(tmp_path, "ci-copy.token")
+    else:
+        _token_store.update_manifest(str(tmp_path), "ci.token", {"id": "tok_old0000000001", "name": "ci"})
+    before = all_bytes_under(tmp_path)
+    path = tmp_path / "deployer.token"
+    result = run(make_action(dict(CONNECTION, id="tok_old0000000001", name="deployer", token_path=str(path)),
+                             [renamed_to("deployer")]))
+    assert "token_moved_from" not in result and not os.path.lexists(str(path))
+    assert {name: data for name, data in all_bytes_under(tmp_path).items() if name != LOCK_NAME} == \
+        {name: data for name, data in before.items() if name != LOCK_NAME}
+    assert len(warnings) == 1 and "state=regenerated" in warnings[0]
+
+
+def test_a_move_that_fails_leaves_the_token_where_it_was_and_says_so(make_action, tmp_path, warnings, monkeypatch):
+    recorded(tmp_path, "ci.token")
+    real_rename = os.rename
+
+    def no_rename(source, target):
+        if str(source).endswith("ci.token"):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(source, target)
+
+    monkeypatch.setattr(_token_store.os, "rename", no_rename)
+    path = tmp_path / "deployer.token"
+    result = run(make_action(dict(CONNECTION, id="tok_old0000000001", name="deployer", token_path=str(path)),
+                             [renamed_to("deployer")]))
+    assert (tmp_path / "ci.token").read_text() == OLD_TOKEN and "token_moved_from" not in result
+    assert "ci.token" in json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]
+    assert any("could not be moved" in warning and "still in %s" % (tmp_path / "ci.token") in warning
+               for warning in warnings), warnings
+
+
 def test_a_failed_module_run_is_returned_with_the_path_and_no_file(make_action, tmp_path, warnings):
     path = tmp_path / "ci.token"
     failure = dict(failed=True, changed=False, msg="2 API keys are named 'ci'.")

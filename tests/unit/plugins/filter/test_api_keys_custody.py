@@ -284,6 +284,20 @@ def test_a_token_file_with_bytes_counts_as_present():
     assert result["missing_tokens"] == []
 
 
+def test_a_key_renamed_by_id_with_the_old_names_file_is_not_missing_a_token(monkeypatch):
+    warnings = []
+    monkeypatch.setattr("ansible.utils.display.Display.warning", lambda self, msg, *a, **k: warnings.append(msg))
+    keys = [team_key("tok_c", "ci")]
+    declared = [{"id": "tok_c", "name": "deployer"}]
+    result = api_key_plan(keys, declared, token_dir=TOKEN_DIR, token_files=[found("ci.token")], warn_missing=True,
+                          reissue_missing=True)
+    assert result["missing_tokens"] == [] and warnings == []
+    assert [(item["name"], item["state"], item["action"], item["token_path"]) for item in result["converge"]] == \
+        [("deployer", "present", "update", TOKEN_DIR + "/deployer.token")]
+    without_old_file = api_key_plan(keys, declared, token_dir=TOKEN_DIR, token_files=[], reissue_missing=True)
+    assert without_old_file["missing_tokens"] == ["deployer"]
+
+
 def test_find_entries_without_a_path_are_ignored():
     result = api_key_plan([team_key("tok_c", "ci")], [{"name": "ci"}], token_dir=TOKEN_DIR,
                           token_files=[{"mode": "0644"}, "ci.token", None, found("ci.token")])
