@@ -318,6 +318,8 @@ def move_token_file(directory, old_name, new_name, entry):
     try:
         os.rename(source, target)
     except OSError as exc:
+        with contextlib.suppress(TokenStoreError):
+            update_manifest(directory, new_name, None)
         raise TokenStoreError("cannot move %s to %s: %s" % (source, target, _reason(exc)))
     _sync_directory(directory)
     update_manifest(directory, old_name, None)
