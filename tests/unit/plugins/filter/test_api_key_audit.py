@@ -19,7 +19,7 @@ from ansible_collections.latitudesh.cloud.plugins.filter.api_key_audit import (
     api_key_audit,
     api_key_token_ages,
 )
-from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import normalize_api_key
+from ansible_collections.latitudesh.cloud.tests.unit.plugins.filter.test_api_keys import team_key as shared_team_key
 
 NOW = "2026-12-06T12:00:00+00:00"
 NOW_DT = datetime(2026, 12, 6, 12, 0, 0, tzinfo=timezone.utc)
@@ -34,22 +34,11 @@ def at(delta):
 
 def team_key(key_id="tok_a1", name="ci", read_only=False, allowed_ips=("10.0.0.0/24",),
              created_at=None, last_used_at=None, token_last_slice="9c3d1"):
-    """A key as api_key_info returns it (normalize_api_key of an API resource)."""
-    return normalize_api_key({
-        "id": key_id,
-        "type": "api_keys",
-        "attributes": {
-            "name": name,
-            "read_only": read_only,
-            "allowed_ips": list(allowed_ips) if allowed_ips is not None else None,
-            "token_last_slice": token_last_slice,
-            "api_version": "2023-06-01",
-            "created_at": created_at if created_at is not None else at(10 * DAY),
-            "updated_at": created_at if created_at is not None else at(10 * DAY),
-            "last_used_at": last_used_at,
-            "user": {"id": "user_1", "email": "ops@example.com"},
-        },
-    })
+    """The planning tests' key, limited to a network and created 10 days before NOW unless told otherwise."""
+    created_at = created_at if created_at is not None else at(10 * DAY)
+    return shared_team_key(key_id, name, read_only=read_only, token_last_slice=token_last_slice,
+                           allowed_ips=list(allowed_ips) if allowed_ips is not None else None,
+                           created_at=created_at, updated_at=created_at, last_used_at=last_used_at)
 
 
 def audit_one(key, **options):

@@ -26,20 +26,21 @@ from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import 
 AUTH_TOKEN = "5ec2e7a11ce0b0b5ec2e7a11ce0b0b0e1f2a"
 
 
-def team_key(key_id, name, read_only=False, allowed_ips=None, token_last_slice="9c3d1"):
-    """A key as api_key_info returns it (normalize_api_key of an API resource)."""
-    return normalize_api_key({
-        "id": key_id,
-        "type": "api_keys",
-        "attributes": {
-            "name": name,
-            "read_only": read_only,
-            "allowed_ips": allowed_ips,
-            "token_last_slice": token_last_slice,
-            "api_version": "2023-06-01",
-            "user": {"id": "user_1", "email": "ops@example.com"},
-        },
-    })
+def team_key(key_id, name, read_only=False, allowed_ips=None, token_last_slice="9c3d1", **times):
+    """A key as api_key_info returns it (normalize_api_key of an API resource).
+
+    ``times``: any of created_at, updated_at and last_used_at (absent: None).
+    """
+    attributes = {
+        "name": name,
+        "read_only": read_only,
+        "allowed_ips": allowed_ips,
+        "token_last_slice": token_last_slice,
+        "api_version": "2023-06-01",
+        "user": {"id": "user_1", "email": "ops@example.com"},
+    }
+    attributes.update(times)
+    return normalize_api_key({"id": key_id, "type": "api_keys", "attributes": attributes})
 
 
 def plan(**outcomes):
