@@ -61,7 +61,7 @@ class ActionModule(ActionBase):
 
         if self._task.check_mode:
             result.update(self._run_module(args, task_vars))
-            return self._finish(result, path, args, written=False)
+            return self._finish(result, path, args)
         try:
             with DirectoryLock(os.path.dirname(path)):
                 answer = self._run_module(args, task_vars)
@@ -71,7 +71,7 @@ class ActionModule(ActionBase):
                     token = result.pop("token", None)
                     if token:
                         return self._keep(result, path, token, password, args, task_vars)
-                return self._finish(result, path, args, written=False)
+                return self._finish(result, path, args)
         except TokenStoreError as exc:
             raise AnsibleActionFail("%s." % exc)
 
@@ -148,10 +148,11 @@ class ActionModule(ActionBase):
             "with state=regenerated to issue a new token into %s." % (name, key_id, path, reason, old_file, path)))
         return result
 
-    def _finish(self, result, path, args, written):
-        """Report the token file of a task that received no token: remove it after a delete, warn if missing."""
+    def _finish(self, result, path, args):
+        """Report the token file of a task that received no token: remove it after a delete, move it after a
+        rename, warn if missing."""
         result["token_path"] = path
-        result["token_written"] = written
+        result["token_written"] = False
         if result.get("failed"):
             return result
         state = args.get("state") or "present"
