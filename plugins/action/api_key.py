@@ -19,10 +19,12 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store import (
+    TOKEN_SUFFIX,
     DirectoryLock,
     TokenStoreError,
     check_destination,
     move_token_file,
+    name_problem,
     path_problem,
     read_manifest,
     remove_token_file,
@@ -185,8 +187,9 @@ class ActionModule(ActionBase):
         directory, api_key = os.path.dirname(path), result["api_key"]
         record = read_manifest(directory)
         names = [name for name, entry in sorted(record.items())
-                 if entry.get("id") == api_key["id"] and name != os.path.basename(path)
-                 and os.path.isfile(os.path.join(directory, name)) and not os.path.islink(os.path.join(directory, name))]
+                 if entry.get("id") == api_key["id"] and name != os.path.basename(path) and not name_problem(name)
+                 and name.endswith(TOKEN_SUFFIX) and os.path.isfile(os.path.join(directory, name))
+                 and not os.path.islink(os.path.join(directory, name))]
         if len(names) != 1:
             return False
         source = os.path.join(directory, names[0])

@@ -566,9 +566,15 @@ def test_check_mode_reports_the_move_and_moves_nothing(make_action, tmp_path, wa
     assert warnings == []
 
 
-@pytest.mark.parametrize("setup", ["other key's file", "two files of the key", "recorded file is gone"])
+@pytest.mark.parametrize("setup", ["other key's file", "two files of the key", "recorded file is gone",
+                                   "record names a path", "record names a file that is no token file"])
 def test_no_move_without_exactly_one_file_the_record_ties_to_the_key(make_action, tmp_path, warnings, setup):
-    if setup == "other key's file":
+    if setup == "record names a path":
+        (tmp_path / "sub").mkdir()
+        recorded(tmp_path, "sub/ci.token")
+    elif setup == "record names a file that is no token file":
+        recorded(tmp_path, "notes.txt")
+    elif setup == "other key's file":
         recorded(tmp_path, "ci.token", key_id="tok_other000000001")
     elif setup == "two files of the key":
         recorded(tmp_path, "ci.token")
