@@ -41,6 +41,17 @@ def _is_control(char):
     return code < 32 or 127 <= code < 160
 
 
+# Line and paragraph separators and the bidirectional controls: a name with one of them shows in a
+# terminal or a log as something it is not (a different order of characters, a broken line).
+DECEPTIVE = frozenset(u"\u2028\u2029\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _deceptive(text):
+    """The first line separator or bidirectional control in ``text``, as ``U+XXXX``, or None."""
+    found = next((char for char in text if char in DECEPTIVE), None)
+    return None if found is None else "U+%04X" % ord(found)
+
+
 def name_problem(name):
     """Why ``name`` cannot be one path component (a file or directory name), or None."""
     if not isinstance(name, str) or name == "":
@@ -49,6 +60,9 @@ def name_problem(name):
         return "contains a NUL character"
     if any(_is_control(char) for char in name):
         return "contains a control character (such as a newline or a tab)"
+    if _deceptive(name):
+        return "contains %s, a line separator or bidirectional control that makes the name display as " \
+               "something it is not" % _deceptive(name)
     if "/" in name:
         return "contains '/'"
     if name in (".", ".."):
@@ -67,6 +81,9 @@ def path_problem(path):
         return "token_path contains a NUL character"
     if any(_is_control(char) for char in path):
         return "token_path contains a control character (such as a newline or a tab)"
+    if _deceptive(path):
+        return "token_path contains %s, a line separator or bidirectional control that makes the path display " \
+               "as something it is not" % _deceptive(path)
     if path.endswith("/"):
         return "token_path %s ends with '/': give the path of a file, not of a directory" % path
     if len(path.encode("utf-8", "surrogatepass")) > PATH_MAX:

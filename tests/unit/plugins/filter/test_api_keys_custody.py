@@ -380,6 +380,8 @@ def test_summary_in_check_mode_says_it_is_a_prediction():
     (u"\u00e9" * 150, "300 bytes"),
     (u"\u00e9" * 127, "260 bytes"),
     ("a/b", "contains '/'"),
+    (u"ci\u202etxt", "contains U+202E"),
+    (u"ci\u2028x", "contains U+2028"),
 ])
 def test_spec_errors_key_names_that_cannot_be_a_token_file(name, reason):
     errors = key_errors({"name": name})
@@ -391,8 +393,8 @@ def test_spec_errors_key_names_that_cannot_be_a_token_file(name, reason):
     assert repr(name if len(name) <= 60 else name[:40] + "...") in message  # the key, escaped
     assert reason in message
     assert "<team>/<name>.token" in message
-    # The name is shown escaped: a message never carries a raw NUL, newline or tab.
-    assert not any(ord(char) < 32 for char in message)
+    # The name is shown escaped: a message never carries a raw NUL, newline, tab or bidirectional control.
+    assert not any(ord(char) < 32 or char in u"\u202e\u2028" for char in message)
 
 
 @pytest.mark.parametrize("name", ["x" * 249, u"\u00e9" * 124 + "x", "ci.deployer", "a..b"])
@@ -408,6 +410,7 @@ def test_spec_errors_accept_key_names_up_to_255_bytes_with_the_suffix(name):
     (".hidden", "starts with '.'"),
     ("t" * 256, "256 bytes"),
     (u"\u00e9" * 128, "256 bytes"),
+    (u"prod\u2066x", "contains U+2066"),
 ])
 def test_spec_errors_team_names_that_cannot_be_a_directory(label, reason):
     errors = api_key_spec_errors([team(name=label)])

@@ -85,6 +85,20 @@ def test_name_problem_refuses(name, reason):
     assert problem is not None and reason in problem
 
 
+@pytest.mark.parametrize("char", [u"\u2028", u"\u2029", u"\u202e", u"\u2066", u"\u200f", u"\u061c"])
+def test_name_and_path_problem_refuse_line_separators_and_bidirectional_controls(char):
+    # "ci\u202etxt.token" shows as "cinekot.txt" in a terminal: a file name that lies about itself.
+    expected = "U+%04X" % ord(char)
+    assert expected in name_problem(u"ci" + char + "txt")
+    assert expected in path_problem(u"/srv/tokens/ci" + char + "txt.token")
+    assert expected in path_problem(u"/srv/tok" + char + "ens/ci.token")
+
+
+@pytest.mark.parametrize("name", [u"caf\u00e9", u"\u0645\u0641\u062a\u0627\u062d", u"\u30ad\u30fc", u"ci-\U0001f511"])
+def test_name_problem_accepts_other_scripts_and_symbols(name):
+    assert name_problem(name) is None
+
+
 def test_name_problem_nul_is_reported_as_nul_not_as_control_character():
     assert name_problem("\x00") == "contains a NUL character"
 
