@@ -64,7 +64,7 @@ def api_key_spec_errors(teams):
     errors = []
     if not isinstance(teams, list):
         return ["team_api_keys_teams must be a list of teams, got %s." % type(teams).__name__]
-    seen_teams = set()
+    seen_teams, token_owner = set(), {}
     for index, team in enumerate(teams):
         where = "team_api_keys_teams[%d]" % index
         if not isinstance(team, dict):
@@ -84,6 +84,12 @@ def api_key_spec_errors(teams):
         in_team = " (team %s)" % _shown(label) if isinstance(label, str) and label.strip() else ""
         if not isinstance(team.get("auth_token"), str) or not team["auth_token"].strip():
             errors.append("%s.auth_token%s must be that team's admin token (a non-blank string)." % (where, in_team))
+        elif team["auth_token"].strip() in token_owner:
+            # One token is one team: two labels would plan (and purge) the same keys into two directories.
+            errors.append("%s.auth_token%s is the same token as %s: a token belongs to one team, so declare that "
+                          "team once, with all its keys." % (where, in_team, token_owner[team["auth_token"].strip()]))
+        else:
+            token_owner[team["auth_token"].strip()] = "team_api_keys_teams[%d].auth_token%s" % (index, in_team)
         keys = team.get("api_keys")
         if not isinstance(keys, list):
             errors.append("%s.api_keys%s must be a list (it may be empty)." % (where, in_team))

@@ -9,6 +9,7 @@ Token paths, token file checks, planning errors of the role and api_key_summary 
 test_api_keys_custody.py.
 """
 
+import itertools
 import os
 import subprocess
 import sys
@@ -54,8 +55,12 @@ def converge(name, action, state="present", read_only=None, allowed_ips=None, ke
     return dict(name=name, id=key_id, state=state, read_only=read_only, allowed_ips=allowed_ips, action=action)
 
 
+TEAM_TOKENS = itertools.count()
+
+
 def team(**overrides):
-    base = dict(name="prod", auth_token=AUTH_TOKEN, api_keys=[{"name": "ci-deployer"}])
+    """A team declaration; each gets a token of its own (one token belongs to one team)."""
+    base = dict(name="prod", auth_token="%s-%d" % (AUTH_TOKEN, next(TEAM_TOKENS)), api_keys=[{"name": "ci-deployer"}])
     base.update(overrides)
     return base
 

@@ -25,7 +25,9 @@ def found(name, mode="0600", islnk=False, directory=TOKEN_DIR):
 
 
 def team(name="prod", keys=None):
-    return {"name": name, "auth_token": AUTH_TOKEN, "api_keys": keys if keys is not None else [{"name": "ci"}]}
+    """A team declaration; the token is the team's own (one token belongs to one team)."""
+    return {"name": name, "auth_token": "%s-%s" % (AUTH_TOKEN, name),
+            "api_keys": keys if keys is not None else [{"name": "ci"}]}
 
 
 def key_errors(*keys):
@@ -395,6 +397,17 @@ def test_spec_errors_key_names_that_cannot_be_a_token_file(name, reason):
     assert "<team>/<name>.token" in message
     # The name is shown escaped: a message never carries a raw NUL, newline, tab or bidirectional control.
     assert not any(ord(char) < 32 or char in u"\u202e\u2028" for char in message)
+
+
+def test_spec_errors_one_token_declared_for_two_teams_names_both_and_never_the_token():
+    teams = [team("prod", [{"name": "a"}]), team("data", [{"name": "b"}]), dict(team("ops", []), auth_token="other")]
+    teams[1]["auth_token"] = " %s " % teams[0]["auth_token"]  # the same token, as the modules strip it
+    errors = api_key_spec_errors(teams)
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("team_api_keys_teams[1].auth_token (team 'data') is the same token as "
+                                "team_api_keys_teams[0].auth_token (team 'prod')")
+    assert "declare that team once" in errors[0]
+    assert AUTH_TOKEN not in errors[0] and teams[0]["auth_token"][-5:] not in errors[0]
 
 
 @pytest.mark.parametrize("name", ["x" * 249, u"\u00e9" * 124 + "x", "ci.deployer", "a..b"])
