@@ -680,8 +680,11 @@ def integration_vars(ci):
     With --real-api, the URL and token of REAL_API_CONFIG instead: the targets then start no sandbox.
     """
     if ci.options.real_api:
-        return dict(INTEGRATION_VARS, latitudesh_real_api_url=ci.options.real_api[0],
-                    latitudesh_real_api_token=ci.options.real_api[1])
+        url, token, fail_midway = ci.options.real_api
+        variables = dict(INTEGRATION_VARS, latitudesh_real_api_url=url, latitudesh_real_api_token=token)
+        if fail_midway:
+            variables['latitudesh_real_api_fail_midway'] = True
+        return variables
     if os.path.exists(LEAK_JOURNAL):
         os.remove(LEAK_JOURNAL)
     os.makedirs(os.path.dirname(LEAK_JOURNAL), exist_ok=True)
@@ -788,7 +791,14 @@ def step_integration(ci, ctl):
     targets = os.path.join(ci.copy, 'tests', 'integration', 'targets')
     if not os.path.isdir(targets) or not os.listdir(targets):
         return ci.missing(ctl.label, 'integration', 'tests/integration', 'no tests/integration/targets/*')
-    return ansible_test(ci, ctl, 'integration', ['integration', '-vvv'])
+    result = ansible_test(ci, ctl, 'integration', ['integration', '-vvv'])
+    if ci.options.real_api:
+        log = ci.log_path(ctl.label, 'integration')
+        skipped = [line.split('skipped in real-API mode: ', 1)[1].strip().rstrip('"')
+                   for line in tail(log, 10 ** 6) if 'skipped in real-API mode: ' in line]
+        say('        real-API mode: %d sandbox-only tests skipped (lines "skipped in real-API mode:" in %s)'
+            % (len(skipped), rel(log)))
+    return result
 
 
 @step('leak-scan')
@@ -1019,7 +1029,7 @@ def parse_args(argv):
 
 
 def read_real_api_config(path):
-    """(api_url, api_token) from the [default] section of a filled-in cloud-config ini."""
+    """(api_url, api_token, fail_midway) from the [default] section of a filled-in cloud-config ini."""
     import configparser  # pylint: disable=import-outside-toplevel
     parser = configparser.ConfigParser(interpolation=None)
     if not parser.read(path):
@@ -1031,7 +1041,11 @@ def read_real_api_config(path):
         raise ValueError('%s: [default] api_url must be an http(s) URL, such as https://api.latitude.sh' % rel(path))
     if not token or token.startswith('@'):
         raise ValueError('%s: [default] api_token is not filled in (put the API token of a test team there)' % rel(path))
-    return url, token
+    try:
+        fail_midway = parser.getboolean('default', 'fail_midway', fallback=False)
+    except ValueError:
+        raise ValueError('%s: [default] fail_midway must be yes or no' % rel(path)) from None
+    return url, token, fail_midway
 
 
 def selected(spec, only):

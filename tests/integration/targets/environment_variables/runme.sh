@@ -15,6 +15,7 @@ python="${ANSIBLE_TEST_PYTHON_INTERPRETER:-python3}"
 journal=()
 config=../../integration_config.yml
 real_url=""
+fail_midway=false
 if [ -f "${config}" ]; then
     # The journal path, and in real-API mode the URL; the token goes straight into a 0600 file.
     "${python}" - "${config}" "${workdir}" <<'PY' > "${workdir}/config"
@@ -31,9 +32,11 @@ if config.get("latitudesh_real_api_token"):
         handle.write(config["latitudesh_real_api_token"])
 print(config.get("latitudesh_sandbox_token_journal", ""))
 print(str(config.get("latitudesh_real_api_url", "https://api.latitude.sh")).rstrip("/") if config.get("latitudesh_real_api_token") else "")
+print("true" if config.get("latitudesh_real_api_fail_midway") else "false")
 PY
     journal_path="$(sed -n 1p "${workdir}/config")"
     real_url="$(sed -n 2p "${workdir}/config")"
+    fail_midway="$(sed -n 3p "${workdir}/config")"
     if [ -n "${journal_path}" ]; then journal=(--token-journal "${journal_path}"); fi
 fi
 
@@ -42,7 +45,7 @@ if [ -n "${real_url}" ]; then
     url="${real_url}"
     prefix="ansible-test-$("${python}" -c 'import secrets; print(secrets.token_hex(4))')-"
     cp "${workdir}/platform.token" "${workdir}/data.token"
-    mode=(-e latitudesh_real_api=true -e "latitudesh_key_prefix=${prefix}")
+    mode=(-e latitudesh_real_api=true -e "latitudesh_key_prefix=${prefix}" -e "latitudesh_real_api_fail_midway=${fail_midway}")
     echo "real-API mode: ${url}; keys created here are named ${prefix}env-..."
     echo "skipped in real-API mode: environment_variables: the team behind each variable, told apart by its admin's email (the sandbox's seeded users)"
     echo "skipped in real-API mode: environment_variables: a second team's token in LATITUDESH_TOKEN (the same token is used)"
