@@ -754,7 +754,7 @@ def _walk_files():
             keep.append(dirname)
         dirnames[:] = keep
         files.extend(os.path.join(reldir, filename) for filename in filenames
-                     if not filename.endswith(('.pyc', '.tar.gz')))
+                     if not filename.endswith(('.pyc', '.tar.gz')) and os.path.join(reldir, filename) != REAL_API_CONFIG)
     return sorted(files)
 
 
