@@ -50,6 +50,7 @@ if [ -n "${real_url}" ]; then
     echo "skipped in real-API mode: environment_variables: the team behind each variable, told apart by its admin's email (the sandbox's seeded users)"
     echo "skipped in real-API mode: environment_variables: a second team's token in LATITUDESH_TOKEN (the same token is used)"
 else
+# Sandbox mode (this branch is left unindented: it holds a here-document).
 mode=(-e latitudesh_real_api=false -e latitudesh_key_prefix=it-)
 # --exit-when-idle: should this script be killed so that its trap cannot run, the sandbox stops by itself.
 "${python}" ../../../sandbox/latitude_sandbox.py --port 0 --url-file "${workdir}/url" --pid-file "${workdir}/pid" \
