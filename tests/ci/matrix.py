@@ -77,6 +77,10 @@ STEPS_ONCE = ('module-compile', 'module-import', 'sandbox', 'packaging', 'change
 #: depend on the run, e.g. the URL of a server started by a step.
 INTEGRATION_VARS = {}
 
+#: Filled-in copy of tests/integration/cloud-config-latitudesh.ini.template (git-ignored): with
+#: --real-api, the integration targets run against its api_url with its api_token.
+REAL_API_CONFIG = 'tests/integration/cloud-config-latitudesh.ini'
+
 CONTROLLER_REQUIREMENTS = 'tests/ci/requirements-controller.txt'
 TOOLS_REQUIREMENTS = 'tests/ci/requirements-tools.txt'
 #: Optional files installed into the controller venvs when they exist.
@@ -639,7 +643,9 @@ class CI:
         self.init_copy_repo()
         variables = integration_vars(self)
         if variables and os.path.isdir(os.path.join(self.copy, 'tests', 'integration')):
-            with open(os.path.join(self.copy, 'tests', 'integration', 'integration_config.yml'), 'w') as config:
+            path = os.path.join(self.copy, 'tests', 'integration', 'integration_config.yml')
+            # 0600: with --real-api it holds the token (ansible-test copies it into its work directory).
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w') as config:
                 config.write('# written by tests/ci/matrix.py\n' + json.dumps(variables, indent=2, sort_keys=True) + '\n')
         say('%-7s %-16s %-18s %8s  (%d files from %s into %s)' % (
             'READY', 'copy', 'collection', fmt_seconds(time.time() - started), count, source, rel(self.copy)))
@@ -667,12 +673,19 @@ class CI:
         return False
 
 
-def integration_vars(ci):  # pylint: disable=unused-argument
+def integration_vars(ci):
     """Variables written to tests/integration/integration_config.yml in the copy ({} writes nothing).
 
     The sandbox started by the integration targets appends every token it issues to the journal,
     which the leak-scan step then looks for in the -vvv output and the files the targets wrote.
+    With --real-api, the URL and token of REAL_API_CONFIG instead: the targets then start no sandbox.
     """
+    if ci.options.real_api:
+        url, token, fail_midway = ci.options.real_api
+        variables = dict(INTEGRATION_VARS, latitudesh_real_api_url=url, latitudesh_real_api_token=token)
+        if fail_midway:
+            variables['latitudesh_real_api_fail_midway'] = True
+        return variables
     if os.path.exists(LEAK_JOURNAL):
         os.remove(LEAK_JOURNAL)
     os.makedirs(os.path.dirname(LEAK_JOURNAL), exist_ok=True)
@@ -742,7 +755,7 @@ def _walk_files():
             keep.append(dirname)
         dirnames[:] = keep
         files.extend(os.path.join(reldir, filename) for filename in filenames
-                     if not filename.endswith(('.pyc', '.tar.gz')))
+                     if not filename.endswith(('.pyc', '.tar.gz')) and os.path.join(reldir, filename) != REAL_API_CONFIG)
     return sorted(files)
 
 
@@ -779,7 +792,14 @@ def step_integration(ci, ctl):
     targets = os.path.join(ci.copy, 'tests', 'integration', 'targets')
     if not os.path.isdir(targets) or not os.listdir(targets):
         return ci.missing(ctl.label, 'integration', 'tests/integration', 'no tests/integration/targets/*')
-    return ansible_test(ci, ctl, 'integration', ['integration', '-vvv'])
+    result = ansible_test(ci, ctl, 'integration', ['integration', '-vvv'])
+    if ci.options.real_api:
+        log = ci.log_path(ctl.label, 'integration')
+        skipped = [line.split('skipped in real-API mode: ', 1)[1].strip().rstrip('"')
+                   for line in tail(log, 10 ** 6) if 'skipped in real-API mode: ' in line]
+        say('        real-API mode: %d sandbox-only tests skipped (lines "skipped in real-API mode:" in %s)'
+            % (len(skipped), rel(log)))
+    return result
 
 
 @step('leak-scan')
@@ -981,6 +1001,9 @@ def parse_args(argv):
                         'tests/<folder>; comma separated, repeatable (default: $ALLOW_MISSING)')
     parser.add_argument('--update-reference', action='store_true',
                         help='with --steps docs-reference: rewrite docs/reference instead of comparing')
+    parser.add_argument('--real-api', action='store_true',
+                        help='run the integration step against the API in %s (a filled-in copy of its .template) '
+                        'instead of the sandbox; implies --steps integration' % REAL_API_CONFIG)
     parser.add_argument('--list', action='store_true', help='show interpreters and planned steps, run nothing')
     parser.add_argument('-v', '--verbose', action='store_true', help='echo each command before running it')
     options = parser.parse_args(argv)
@@ -993,7 +1016,36 @@ def parse_args(argv):
     unknown = [name for name in options.steps if name not in STEPS_PER_CONTROLLER + STEPS_ONCE]
     if unknown:
         parser.error('unknown step(s) %s; known: %s' % (', '.join(unknown), ', '.join(STEPS_PER_CONTROLLER + STEPS_ONCE)))
+    if options.real_api:
+        if set(options.steps) - {'integration'}:
+            parser.error('--real-api runs the integration step only; drop --steps %s or use --steps integration'
+                         % ','.join(options.steps))
+        options.steps = ['integration']
+        try:
+            options.real_api = read_real_api_config(os.path.join(ROOT, REAL_API_CONFIG))
+        except ValueError as exc:
+            parser.error('--real-api: %s' % exc)
     return options
+
+
+def read_real_api_config(path):
+    """(api_url, api_token, fail_midway) from the [default] section of a filled-in cloud-config ini."""
+    import configparser  # pylint: disable=import-outside-toplevel
+    parser = configparser.ConfigParser(interpolation=None)
+    if not parser.read(path):
+        raise ValueError('%s not found: copy %s.template to it and fill in api_url and api_token' % (rel(path), rel(path)))
+    section = parser['default'] if parser.has_section('default') else {}
+    url = section.get('api_url', '').strip().rstrip('/')
+    token = section.get('api_token', '').strip()
+    if not re.match(r'^https?://[^/\s]+', url):
+        raise ValueError('%s: [default] api_url must be an http(s) URL, such as https://api.latitude.sh' % rel(path))
+    if not token or token.startswith('@'):
+        raise ValueError('%s: [default] api_token is not filled in (put the API token of a test team there)' % rel(path))
+    try:
+        fail_midway = parser.getboolean('default', 'fail_midway', fallback=False)
+    except ValueError:
+        raise ValueError('%s: [default] fail_midway must be yes or no' % rel(path)) from None
+    return url, token, fail_midway
 
 
 def selected(spec, only):
@@ -1033,6 +1085,9 @@ def main(argv=None):
     say('latitudesh.cloud test matrix: %s' % ROOT)
     say('python3 %s; controller steps: %s; once: %s' % (
         sys.version.split()[0], ', '.join(steps_ctl) or '-', ', '.join(steps_once) or '-'))
+    if options.real_api:
+        say('real-API mode: the integration targets run against %s (from %s), not the sandbox'
+            % (options.real_api[0], REAL_API_CONFIG))
 
     controllers = []   # (spec, ControllerRun or None, reason)
     for spec in CONTROLLERS:

@@ -26,6 +26,7 @@ FORBIDDEN_TOP = frozenset([".git", ".ci", ".tmp", ".ansible", ".pytest_cache", "
 FORBIDDEN_FILES = frozenset([
     "Makefile", ".gitignore", ".ansible-lint",
     "tests/integration/inventory", "tests/integration/integration_config.yml",
+    "tests/integration/cloud-config-latitudesh.ini",
 ])
 REQUIRED = (
     "MANIFEST.json", "FILES.json", "requirements.txt",
@@ -45,6 +46,7 @@ DECOYS = (
     ".ansible/collections/decoy", ".pytest_cache/decoy", "collections/decoy", "dist/decoy.txt",
     "old-build.tar.gz", "plugins/modules/__pycache__/api_key.cpython-311.pyc", "plugins/module_utils/decoy.pyc",
     "tests/integration/inventory", "tests/integration/integration_config.yml", ".git/HEAD",
+    "tests/integration/cloud-config-latitudesh.ini",
 )
 
 ROLE_PLAYBOOK = """\
