@@ -322,7 +322,9 @@ class LatitudeClient(object):
                 return self.session.request(
                     # verify per request: requests lets REQUESTS_CA_BUNDLE override the session's.
                     method, self.base_url + path, json=body, timeout=self.timeout, verify=self.session.verify,
-                    auth=self._auth,
+                    # A redirect is never followed: it would send a create or rotate twice, or the request
+                    # (after a 307/308 with its body) where api_url does not point. request() refuses it.
+                    auth=self._auth, allow_redirects=False,
                 )
             except (RequestException, OSError, ValueError):
                 if deadline.expired:
@@ -378,6 +380,8 @@ class LatitudeClient(object):
                     self._sleep(wait)
                     attempt += 1
                     continue
+            if 300 <= status < 400:
+                raise self.errors.redirect_error(method, path, response, maybe_applied)
             if status == 404 and method == "DELETE" and maybe_applied:
                 # The first DELETE may have been applied before its answer was lost.
                 return {}

@@ -149,6 +149,24 @@ class AnswerErrors(object):
             message, method, path, status, maybe_applied=maybe_applied, pointer=_first_pointer(text)
         )
 
+    def redirect_error(self, method, path, response, maybe_applied):
+        """A 3xx answer: redirects are never followed; the message names where it pointed (scheme and host only)."""
+        where = ""
+        try:
+            from urllib3.util import parse_url
+            target = parse_url(response.headers.get("Location") or "")
+            if target.host:
+                where = " to %s://%s" % (target.scheme or "http", target.netloc.rpartition("@")[2])
+        except (ValueError, TypeError):  # LocationParseError is a ValueError
+            pass
+        message = (
+            "Latitude API request %s %s was answered with HTTP %s, a redirect%s. Redirects are never "
+            "followed (a create or rotate would be sent twice, or sent where api_url does not point): "
+            "set api_url to the address the API answers at, such as https://api.latitude.sh."
+            % (method, path, response.status_code, self.mask(where))
+        )
+        return LatitudeError(message, method, path, response.status_code, maybe_applied=maybe_applied)
+
     def rate_limit_error(self, method, path, count, started, refusal, maybe_applied):
         message = (
             "Latitude API request %s %s was rate-limited (HTTP 429) %s time(s) over %.1f s and "

@@ -459,3 +459,74 @@ def test_json_api_errors_of_a_create_are_still_shown(script):
     with pytest.raises(LatitudeError) as info:
         client.post(PATH, {"data": {}})
     assert "Name can't be blank (at /data/attributes/name)" in info.value.message
+
+
+# --------------------------------------------------------------------------- hostile answers and input
+
+
+class Canned(object):
+    """A server on 127.0.0.1 that sends the same raw answer on every connection and records the request lines."""
+
+    def __init__(self, answer_bytes=b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"data\":[]}"):
+        self.answer_bytes = answer_bytes
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.requests = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve)
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(2)
+            try:
+                self.requests.append(conn.recv(65536))
+                conn.sendall(self.answer_bytes)
+            except OSError:
+                pass
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
+@pytest.mark.parametrize("target", ["http://127.0.0.1:%d/auth/api_keys", "http://vm:%d/auth/api_keys", "/auth/api_keys"])
+def test_a_redirect_is_never_followed(status, method, target):
+    # A POST or PUT sent again by a redirect would create or rotate twice; a redirect to another
+    # port, host or scheme would take the request where api_url does not point.
+    other = Canned()
+    origin = None
+    try:
+        location = target % other.port if "%d" in target else target
+        origin = Canned(("HTTP/1.1 %d Moved\r\nLocation: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                         % (status, location)).encode())
+        client = LatitudeClient(params(api_url="http://127.0.0.1:%d" % origin.port, api_timeout=3, api_retries=2),
+                                sleep=lambda seconds: None)
+        with pytest.raises(LatitudeError) as info:
+            client.request(method, PATH, None if method == "GET" else {"data": {}})
+    finally:
+        other.close()
+        if origin is not None:
+            origin.close()
+    assert other.requests == []
+    assert len(origin.requests) == 1, [req.split(b"\r\n")[0] for req in origin.requests]
+    message = info.value.message
+    assert info.value.status == status
+    assert "HTTP %d" % status in message and "redirect" in message and "api_url" in message, message
+    assert TOKEN not in message
+
+
