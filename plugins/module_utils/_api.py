@@ -51,6 +51,9 @@ USER_AGENT = "ansible-latitudesh.cloud/%s" % COLLECTION_VERSION
 DEFAULT_API_URL = "https://api.latitude.sh"
 TOKEN_ENV_VARS = ["LATITUDESH_AUTH_TOKEN", "LATITUDESH_BEARER", "LATITUDESH_TOKEN"]
 
+# The longest api_timeout accepted: a bound on one attempt, and small enough for the socket layer.
+MAX_API_TIMEOUT = 3600
+
 # The answers that may be sent again (for the methods of _api_retry.RETRY_ON_SERVER_ERROR).
 SERVER_ERRORS = frozenset([500, 502, 503, 504])
 
@@ -148,8 +151,18 @@ def validate_connection(params):
         raise ConfigError(
             "auth_token is empty: give auth_token or set one of %s." % ", ".join(TOKEN_ENV_VARS)
         )
+    token = params["auth_token"].strip()
+    if any(not 32 <= ord(char) < 127 for char in token):
+        # http.client cannot send it (a traceback) or requests refuses it after connecting; never quoted.
+        raise ConfigError(
+            "auth_token contains a line break, a control character or a non-ASCII character, which an "
+            "HTTP header cannot carry: copy the token again (Latitude.sh tokens are ASCII letters and digits)."
+        )
     if params["api_timeout"] <= 0:
         raise ConfigError("api_timeout must be a positive number of seconds, got %s." % params["api_timeout"])
+    if params["api_timeout"] > MAX_API_TIMEOUT:
+        raise ConfigError("api_timeout must be at most %d seconds (one hour), got %s."
+                          % (MAX_API_TIMEOUT, params["api_timeout"]))
     if params["api_retries"] < 0:
         raise ConfigError("api_retries must be 0 or more, got %s." % params["api_retries"])
     return validate_api_url(params["api_url"])

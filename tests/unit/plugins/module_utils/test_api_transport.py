@@ -530,3 +530,22 @@ def test_a_redirect_is_never_followed(status, method, target):
     assert TOKEN not in message
 
 
+@pytest.mark.parametrize("token", ["abc\ndef0123", "abc\rdef0123", "\u0442\u043e\u043a\u0435\u043d-0123",
+                                   "tok\u20acn-0123", "abc\x00def0123", "abc\x7fdef0123"])
+def test_a_token_that_an_http_header_cannot_carry_is_refused_before_any_request(script, token):
+    with pytest.raises(ConfigError) as info:
+        make_client(auth_token=token)
+    message = info.value.message
+    assert "auth_token" in message and "character" in message, message
+    assert token.strip() not in message and "0123" not in message
+    assert script.calls == []
+
+
+@pytest.mark.parametrize("timeout", [3601, 10 ** 11, 2 ** 63])
+def test_an_api_timeout_too_long_to_bound_anything_is_refused(script, timeout):
+    with pytest.raises(ConfigError) as info:
+        make_client(api_timeout=timeout)
+    assert "api_timeout" in info.value.message and "3600" in info.value.message
+    assert script.calls == []
+
+
