@@ -408,7 +408,7 @@ class LatitudeClient(object):
             return {}
         try:
             doc = json.loads(text) if text.strip() else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
             doc = None
         if not isinstance(doc, dict):
             raise self.errors.unreadable_success(method, path, response, text)

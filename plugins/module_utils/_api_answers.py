@@ -53,7 +53,7 @@ def error_detail(body_text, content_type="", quote=True):
     """
     try:
         doc = json.loads(body_text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
         return _snippet(body_text, content_type, quote)
     errors = doc.get("errors") if isinstance(doc, dict) else None
     if not isinstance(errors, list) or not errors:
@@ -98,7 +98,7 @@ def _first_pointer(body_text):
     try:
         errors = json.loads(body_text).get("errors") or []
         return (errors[0].get("source") or {}).get("pointer")
-    except (ValueError, AttributeError, IndexError, TypeError):
+    except (ValueError, AttributeError, IndexError, TypeError, RecursionError):
         return None
 
 
@@ -186,7 +186,7 @@ class AnswerErrors(object):
             )
         try:
             json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
             return LatitudeError(
                 "%s %s returned HTTP %s with a body that is not valid JSON (%s)%s."
                 % (method, path, response.status_code,

@@ -541,6 +541,25 @@ def test_a_token_that_an_http_header_cannot_carry_is_refused_before_any_request(
     assert script.calls == []
 
 
+@pytest.mark.parametrize("status", [200, 404, 429, 500])
+def test_deeply_nested_json_is_an_error_not_a_crash(script, status):
+    deep = "[" * 100000 + "]" * 100000
+    script.outcomes = [answer(status, text=deep, content_type="application/json")]
+    client, waits = make_client(api_retries=0)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    assert info.value.status == status
+
+
+@pytest.mark.parametrize("value", ["Mon, 01 Jan 99999 00:00:00", "Mon, 01 Jan 99999 00:00:00 GMT",
+                                   "Mon, 01 Jan 2020 00:00:00 +99999999999"])
+def test_an_unusable_retry_after_date_falls_back_to_the_backoff(script, value):
+    script.outcomes = [rate_limited(retry_after=value), answer(200, {"data": []})]
+    client, waits = make_client(api_timeout=30)
+    client.get(PATH)
+    assert len(waits) == 1 and 0.5 <= waits[0] <= 1.0, waits
+
+
 @pytest.mark.parametrize("timeout", [3601, 10 ** 11, 2 ** 63])
 def test_an_api_timeout_too_long_to_bound_anything_is_refused(script, timeout):
     with pytest.raises(ConfigError) as info:
