@@ -27,18 +27,36 @@ except ImportError:  # pragma: no cover - _api.py refuses to run without request
 
 MASK = "********"
 
-# A value under a key named ``token``, in any quoting or escaping: "token": "…", \"token\":\"…\",
-# 'token': '…', &quot;token&quot;:&quot;…, \u0022token\u0022: …, token=…, token: ….
+# A value under a key named ``token`` (or ``…_token``), in any quoting or escaping: "token": "…",
+# \"token\":\"…\", 'token': '…', &quot;token&quot;:&quot;…, \u0022token\u0022: …, token=…, token: …,
+# "token": ["…"].
 _QUOTE = r"""(?:\\*["']|&quot;|&#0*3[49];|&#[xX]0*2[27];|\\+u002[27])"""
 _TOKEN_FIELD = re.compile(
-    r"(?i)(\btoken%s?\s*[:=]\s*%s?)([^\s\"'\\&<>,;}\])]+)" % (_QUOTE, _QUOTE)
+    r"(?i)(\b[a-z_]*token%s?\s*[:=]\s*(?:[\[{(]\s*)?%s?)([^\s\"'\\&<>,;}\])]+)" % (_QUOTE, _QUOTE)
 )
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
+# Escapes that can hide a token or the word ``token`` from the patterns above: JSON \uXXXX,
+# percent-encoding and HTML character references. Only printable ASCII other than the quote and the
+# backslash is decoded, so that a JSON document stays one.
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,6});|&#([0-9]{1,7});")
+
+
+def _decoded(match):
+    hex_code = match.group(1) or match.group(2) or match.group(3)
+    code = int(hex_code, 16) if hex_code else int(match.group(4))
+    char = chr(code) if code < 0x110000 else ""
+    return char if " " <= char <= "~" and char not in "\"\\" else match.group(0)
 
 
 def mask_secrets(text, secret=None):
-    """``text`` with the admin token, every value of a ``token`` key and any 32+ hex run masked."""
+    """``text`` with the admin token, every value of a ``token`` key and any 32+ hex run masked.
+
+    Escaped characters (``\u0074oken``, ``token%3D…``, a token with ``\u0066`` in it) are decoded
+    first, twice (for an escape of an escape), so that they cannot hide a secret.
+    """
     text = text or ""
+    for dummy in range(2):
+        text = _ESCAPE.sub(_decoded, text)
     if secret:
         text = text.replace(secret, MASK)
     text = _TOKEN_FIELD.sub(lambda match: match.group(1) + MASK, text)
@@ -128,7 +146,9 @@ class AnswerErrors(object):
     def http_error(self, method, path, response, text, maybe_applied):
         status = response.status_code
         text = self.mask(text)
-        detail = error_detail(text, response.headers.get("Content-Type", ""), quote=method not in ("POST", "PUT"))
+        # Masked again once decoded: a JSON string may spell a token with \u escapes.
+        detail = self.mask(error_detail(text, response.headers.get("Content-Type", ""),
+                                        quote=method not in ("POST", "PUT")))
         message = "Latitude API request %s %s failed with HTTP %s: %s" % (method, path, status, detail)
         if status == 401:
             message += (

@@ -568,3 +568,52 @@ def test_an_api_timeout_too_long_to_bound_anything_is_refused(script, timeout):
     assert script.calls == []
 
 
+def _escape_every(text, step):
+    """``text`` with every ``step``-th character written as a JSON ``\\uXXXX`` escape."""
+    return "".join("\\u%04x" % ord(char) if index % step == 0 else char for index, char in enumerate(text))
+
+
+ESCAPED_BODIES = {
+    "detail-with-escaped-admin-token": ('{"errors": [{"detail": "bad key %s"}]}', TOKEN),
+    "detail-with-escaped-new-token": ('{"errors": [{"detail": "issued %s"}]}', NEW_TOKEN),
+    "detail-quoting-escaped-token-key": ('{"errors": [{"detail": "{\\"\\u0074oken\\": \\"Xy7-secretvalue\\"}"}]}',
+                                         None),
+    "title-escaped-token-key": ('{"errors": [{"title": "\\u0074oken: Xy7-secretvalue"}]}', None),
+    "message-escaped-token-key": ('{"message": "\\u0074oken=Xy7-secretvalue"}', None),
+    "json-without-errors-escaped-key": ('{"data": {"\\u0074oken": "Xy7-secretvalue"}}', None),
+    "html-escaped-token-key": ('<html>{"\\u0074oken":"Xy7-secretvalue"}</html>', None),
+    "html-url-encoded": ("<html>a=1&token%3DXy7-secretvalue</html>", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ESCAPED_BODIES))
+def test_error_messages_mask_secrets_written_with_escapes(script, case):
+    body, secret = ESCAPED_BODIES[case]
+    if secret is not None:
+        body = body % _escape_every(secret, 7)
+    secret = secret or "Xy7-secretvalue"
+    content_type = "text/html" if body.startswith("<") else "application/json"
+    script.outcomes = [answer(500, text=body, content_type=content_type)]
+    client, waits = make_client(api_retries=0)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    message = info.value.message
+    assert secret not in message and secret[-12:] not in message, message
+    assert MASK in message, message
+
+
+@pytest.mark.parametrize("text", ["access_token=Xy7-secretvalue&x=1", '{"api_token": "Xy7-secretvalue"}',
+                                  '{"session_token":"Xy7-secretvalue"}', '{"token": ["Xy7-secretvalue"]}'])
+def test_mask_secrets_covers_keys_ending_in_token_and_bracketed_values(text):
+    masked = mask_secrets(text)
+    assert "Xy7-secretvalue" not in masked and MASK in masked, masked
+
+
+def test_escapes_that_hide_no_secret_still_read_as_they_should(script):
+    # Rails writes <, > and & in JSON strings as \u003c, \u003e and \u0026.
+    body = '{"errors": [{"detail": "name \\u003cci\\u003e \\u0026 \\"x\\" is taken"}]}'
+    script.outcomes = [answer(422, text=body, content_type="application/json")]
+    client, waits = make_client(api_retries=0)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    assert 'failed with HTTP 422: name <ci> & "x" is taken' in info.value.message, info.value.message
