@@ -121,6 +121,26 @@ def test_token_of():
     assert token_of(None) is None
 
 
+@pytest.mark.parametrize("attributes", ["x", 5, ["a"], {"name": "k", "user": "x", "allowed_ips": 5},
+                                        {"name": "k", "user": ["x"], "allowed_ips": "10.0.0.1"}])
+def test_normalize_an_answer_of_the_wrong_shape_is_not_a_crash(attributes):
+    normalized = normalize_api_key({"id": "tok_abc", "attributes": attributes})
+    assert normalized["id"] == "tok_abc"
+    assert normalized["user"] == {"id": None, "email": None}
+    assert normalized["allowed_ips"] == []
+
+
+@pytest.mark.parametrize("doc", [{"data": []}, {"data": "x"}, {"data": {"attributes": "x"}},
+                                 {"data": {"attributes": ["token"]}}, ["x"]])
+def test_token_of_an_answer_of_the_wrong_shape_is_none(doc):
+    assert token_of(doc) is None
+
+
+def test_setting_changes_replaces_allowed_ips_the_api_holds_that_are_no_network():
+    current = dict(key(**CI), allowed_ips=["not-a-network"])
+    assert setting_changes(current, spec(allowed_ips=["10.0.0.1"])) == {"allowed_ips": ["10.0.0.1"]}
+
+
 def test_resource_body():
     assert resource_body({"name": "x"}) == {"data": {"type": "api_keys", "attributes": {"name": "x"}}}
     assert resource_body({"name": "x"}, "tok_a") == {
