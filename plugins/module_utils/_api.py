@@ -54,6 +54,10 @@ TOKEN_ENV_VARS = ["LATITUDESH_AUTH_TOKEN", "LATITUDESH_BEARER", "LATITUDESH_TOKE
 # The longest api_timeout accepted: a bound on one attempt, and small enough for the socket layer.
 MAX_API_TIMEOUT = 3600
 
+# The largest answer read, once decoded (a list of a few thousand keys is well under 2 MiB). A larger
+# one (or a gzip "bomb") would hold the task's memory, and its CPU once the bytes are in, without bound.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+
 # The answers that may be sent again (for the methods of _api_retry.RETRY_ON_SERVER_ERROR).
 SERVER_ERRORS = frozenset([500, 502, 503, 504])
 
@@ -332,19 +336,34 @@ class LatitudeClient(object):
         with Deadline(self.timeout) as deadline:
             self._adapter.deadline = deadline
             try:
-                return self.session.request(
+                response = self.session.request(
                     # verify per request: requests lets REQUESTS_CA_BUNDLE override the session's.
                     method, self.base_url + path, json=body, timeout=self.timeout, verify=self.session.verify,
                     # A redirect is never followed: it would send a create or rotate twice, or the request
                     # (after a 307/308 with its body) where api_url does not point. request() refuses it.
-                    auth=self._auth, allow_redirects=False,
+                    auth=self._auth, allow_redirects=False, stream=True,
                 )
+                self._read_body(method, path, response)
+                return response
             except (RequestException, OSError, ValueError):
                 if deadline.expired:
                     raise self.errors.deadline_error(method, path, deadline.cut)
                 raise
             finally:
                 self._adapter.deadline = None
+
+    def _read_body(self, method, path, response):
+        """Read the answer into ``response.content``; at most MAX_ANSWER_BYTES once decoded, else a LatitudeError."""
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(65536):
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise self.errors.too_large(method, path, response.status_code, MAX_ANSWER_BYTES)
+                chunks.append(chunk)
+        finally:
+            response.close()  # a complete answer leaves its connection in the pool; a cut one closes it
+        response._content = b"".join(chunks)
 
     def request(self, method, path, body=None):
         """Send one logical request; return the decoded JSON body ({} when empty)."""
@@ -357,6 +376,9 @@ class LatitudeClient(object):
                 response = self._send(method, path, body)
             except LatitudeError as failure:  # the deadline expired; timed_out: the request was sent
                 maybe_applied = maybe_applied or failure.maybe_applied
+                if failure.status is not None:  # an answer too large to read: the next one would be too
+                    failure.maybe_applied = maybe_applied
+                    raise failure
                 wait = self.policy.after_failure(method, attempt, failure.timed_out)
                 if wait is not None:
                     self._sleep(wait)

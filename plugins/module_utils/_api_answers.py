@@ -187,6 +187,15 @@ class AnswerErrors(object):
         )
         return LatitudeError(message, method, path, response.status_code, maybe_applied=maybe_applied)
 
+    def too_large(self, method, path, status, limit):
+        written = method != "GET"
+        return LatitudeError(
+            "Latitude API request %s %s was answered with HTTP %s and a body larger than %d MiB, which is not "
+            "read: the answer was not understood%s. Check that api_url points at the Latitude.sh API."
+            % (method, path, status, limit // (1024 * 1024), "; the change may have been applied" if written else ""),
+            method, path, status, maybe_applied=written,
+        )
+
     def rate_limit_error(self, method, path, count, started, refusal, maybe_applied):
         message = (
             "Latitude API request %s %s was rate-limited (HTTP 429) %s time(s) over %.1f s and "

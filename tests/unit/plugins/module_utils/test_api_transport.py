@@ -492,6 +492,9 @@ class Canned(object):
             try:
                 self.requests.append(conn.recv(65536))
                 conn.sendall(self.answer_bytes)
+                conn.shutdown(socket.SHUT_WR)
+                while conn.recv(65536):  # read what is left (a request body) until the client closes
+                    pass
             except OSError:
                 pass
             conn.close()
@@ -617,3 +620,37 @@ def test_escapes_that_hide_no_secret_still_read_as_they_should(script):
     with pytest.raises(LatitudeError) as info:
         client.get(PATH)
     assert 'failed with HTTP 422: name <ci> & "x" is taken' in info.value.message, info.value.message
+
+
+def _gzip_of_spaces(mebibytes):
+    import gzip
+    import io
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as packed:
+        for dummy in range(mebibytes):
+            packed.write(b" " * (1 << 20))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("encoding", ["gzip", "identity"])
+def test_an_answer_larger_than_the_cap_is_not_read(method, encoding):
+    # 64 MiB of spaces: in gzip some 64 KiB on the wire. Read whole, it held the task's memory (and
+    # CPU, once the bytes were in) without bound: a 30 MiB bomb decoded to 30 GiB.
+    body = _gzip_of_spaces(64) if encoding == "gzip" else b" " * (17 << 20)
+    server = Canned(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: %s\r\n"
+                     "Content-Length: %d\r\nConnection: close\r\n\r\n" % (encoding, len(body))).encode() + body)
+    try:
+        client = LatitudeClient(params(api_url="http://127.0.0.1:%d" % server.port, api_timeout=10, api_retries=2),
+                                sleep=lambda seconds: None)
+        started = time.monotonic()
+        with pytest.raises(LatitudeError) as info:
+            client.request(method, PATH, None if method == "GET" else {"data": {}})
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert "larger than 16 MiB" in info.value.message, info.value.message
+    assert info.value.status == 200
+    assert len(server.requests) == 1  # not sent again: the next answer would be as large
+    assert info.value.maybe_applied is (method == "POST")
+    assert elapsed < 5, elapsed
