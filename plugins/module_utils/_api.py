@@ -295,6 +295,19 @@ class LatitudeClient(object):
             "User-Agent": USER_AGENT,
         })
 
+    @staticmethod
+    def url_secrets(api_url):
+        """What may be a password in ``api_url`` (the part before an ``@``): for the module's no_log values.
+
+        The URL is refused, but the module arguments (``invocation``) are shown at -vvv and given to callbacks.
+        """
+        userinfo = re.match(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:/*)?([^?#]*)@", (api_url or "").strip())
+        if not userinfo:
+            return set()
+        found = set([userinfo.group(1)])
+        found.update(part.partition(":")[2] for part in userinfo.group(1).split("@"))
+        return set(value for value in found if len(value) >= 3)
+
     @property
     def policy(self):
         """The RetryPolicy of this task, loaded at the first retry or failure (it keeps the rate-limit budget)."""

@@ -12,6 +12,7 @@ drip cases use small TCP listeners of this file's own on 127.0.0.1, which record
 receive; the others use the sandbox.
 """
 
+import json
 import re
 import secrets
 import socket
@@ -137,6 +138,20 @@ def test_userinfo_url_is_refused_nothing_is_sent_and_the_password_is_not_echoed(
     msg = failed_case(run)
     assert "user name or password" in msg and "api_url" in msg, msg
     assert "s3cretpw" not in msg
+    assert target.connections == [], target.received
+
+
+@pytest.mark.leak
+@pytest.mark.parametrize("url", ["http://user:s3cretpw@127.0.0.1:%d", "https://user:s3cretpw@127.0.0.1:%d",
+                                 "http://127.0.0.1:%d\\@user:s3cretpw@localhost:1"], ids=["http", "https", "backslash"])
+def test_a_password_in_api_url_is_not_shown_even_at_vvv(run_play, listeners, url):
+    # The module arguments are shown at -vvv (and recorded by callbacks): a refused URL's password with them.
+    target = listeners()
+    run = run_play(play([{"name": "case", INFO: {}, "ignore_errors": True}], url % target.port, api_retries=0),
+                   verbosity=3)
+    msg = failed_case(run)
+    assert "api_url" in msg, msg
+    assert "s3cretpw" not in run.text and "s3cretpw" not in json.dumps(run.results), "the password is in the output"
     assert target.connections == [], target.received
 
 

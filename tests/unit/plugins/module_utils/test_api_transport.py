@@ -654,3 +654,22 @@ def test_an_answer_larger_than_the_cap_is_not_read(method, encoding):
     assert len(server.requests) == 1  # not sent again: the next answer would be as large
     assert info.value.maybe_applied is (method == "POST")
     assert elapsed < 5, elapsed
+
+
+@pytest.mark.parametrize("url, hidden", [
+    ("http://user:s3cretpw@127.0.0.1:1", ["s3cretpw", "user:s3cretpw"]),
+    ("https://s3cretpw@api.latitude.sh/", ["s3cretpw"]),
+    ("http://127.0.0.1:1\\@user:s3cretpw@localhost:2", ["s3cretpw"]),
+    ("https://a:s3cretpw@b@api.latitude.sh", ["s3cretpw"]),
+])
+def test_url_secrets_names_every_password_for_the_no_log_values(url, hidden):
+    found = LatitudeClient.url_secrets(url)
+    for value in hidden:
+        assert value in found, found
+    assert not any("api.latitude.sh" in value or "localhost" in value for value in found), found
+
+
+@pytest.mark.parametrize("url", ["https://api.latitude.sh", "http://127.0.0.1:8080/a@b", "", None])
+def test_url_secrets_of_a_url_without_userinfo_is_empty_or_only_the_path(url):
+    found = LatitudeClient.url_secrets(url)
+    assert not any("api.latitude.sh" in value for value in found), found
