@@ -118,6 +118,9 @@ def check_api_url(api_url):
                           % (url, example))
     if parts.auth is not None:  # pragma: no cover - refused above already; kept as a second check
         raise ConfigError("api_url must not contain a user name or password.")
+    if parts.host.startswith("[") and "%" in parts.host:
+        raise ConfigError("api_url %r has an IPv6 zone index (the part from '%%' in the brackets), which requests "
+                          "cannot send: remove it." % _shown_url(url))
     if parts.port is not None and not 1 <= parts.port <= 65535:
         raise ConfigError("api_url %r has port %s: give a port between 1 and 65535." % (url, parts.port))
     if parts.query is not None or parts.fragment is not None:

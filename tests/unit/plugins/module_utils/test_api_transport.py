@@ -673,3 +673,13 @@ def test_url_secrets_names_every_password_for_the_no_log_values(url, hidden):
 def test_url_secrets_of_a_url_without_userinfo_is_empty_or_only_the_path(url):
     found = LatitudeClient.url_secrets(url)
     assert not any("api.latitude.sh" in value for value in found), found
+
+
+@pytest.mark.parametrize("url", ["http://[::1%25lo]:8080", "http://[::1%25x]:8080", "https://[fe80::1%25eth0]:443",
+                                 "http://[::1%2540evil]:1"])
+def test_an_ipv6_zone_index_is_refused_before_any_request(script, url):
+    # requests cannot send it (InvalidURL), which read as a failed connection that may have applied a write.
+    with pytest.raises(ConfigError) as info:
+        make_client(api_url=url)
+    assert "api_url" in info.value.message and "zone" in info.value.message, info.value.message
+    assert script.calls == []
