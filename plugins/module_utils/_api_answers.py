@@ -26,6 +26,9 @@ except ImportError:  # pragma: no cover - _api.py refuses to run without request
     _ConnectionError = ConnectTimeout = ReadTimeout = SSLError = NewConnectionError = None
 
 MASK = "********"
+# An error body is looked at up to this many characters: only its start (or its errors[] list) is ever
+# quoted, and masking a hostile 16 MiB body took seconds of CPU after the attempt's deadline.
+ERROR_BODY_LOOKED_AT = 65536
 
 # A value under a key named ``token`` (or ``…_token``), in any quoting or escaping: "token": "…",
 # \"token\":\"…\", 'token': '…', &quot;token&quot;:&quot;…, \u0022token\u0022: …, token=…, token: …,
@@ -145,7 +148,7 @@ class AnswerErrors(object):
 
     def http_error(self, method, path, response, text, maybe_applied):
         status = response.status_code
-        text = self.mask(text)
+        text = self.mask(text[:ERROR_BODY_LOOKED_AT])
         # Masked again once decoded: a JSON string may spell a token with \u escapes.
         detail = self.mask(error_detail(text, response.headers.get("Content-Type", ""),
                                         quote=method not in ("POST", "PUT")))
@@ -219,7 +222,7 @@ class AnswerErrors(object):
             return LatitudeError(
                 "%s %s returned HTTP %s with a body that is not valid JSON (%s)%s."
                 % (method, path, response.status_code,
-                   _snippet(self.mask(text), quote=method not in ("POST", "PUT")),
+                   _snippet(self.mask(text[:ERROR_BODY_LOOKED_AT]), quote=method not in ("POST", "PUT")),
                    "; the change may have been applied" if written else ""),
                 method, path, response.status_code, maybe_applied=written,
             )
