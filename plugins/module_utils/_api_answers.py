@@ -62,6 +62,9 @@ def mask_secrets(text, secret=None):
         text = _ESCAPE.sub(_decoded, text)
     if secret:
         text = text.replace(secret, MASK)
+        # The same token wrapped over lines by a page (whitespace or <br> between its characters).
+        gap = r"(?:\s|<br\s*/?>)*"
+        text = re.sub(gap.join(re.escape(char) for char in secret), MASK, text)
     text = _TOKEN_FIELD.sub(lambda match: match.group(1) + MASK, text)
     return _HEX_RUN.sub(MASK, text)
 

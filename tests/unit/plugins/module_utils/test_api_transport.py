@@ -694,3 +694,15 @@ def test_a_large_error_body_is_masked_quickly(script, status):
     with pytest.raises(LatitudeError):
         client.get(PATH)
     assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("sep", ["\n", "\r\n  ", " ", "<br>\n"])
+def test_the_admin_token_wrapped_over_lines_is_masked(script, sep):
+    body = "<html><pre>Authorization: %s%s%s</pre></html>" % (TOKEN[:18], sep, TOKEN[18:])
+    script.outcomes = [answer(500, text=body, content_type="text/html")]
+    client, waits = make_client(api_retries=0)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    message = info.value.message
+    assert TOKEN[:10] not in message and TOKEN[-10:] not in message, message
+    assert MASK in message
