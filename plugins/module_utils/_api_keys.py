@@ -242,7 +242,9 @@ def resource_body(attributes, key_id=None):
 
 
 def item_path(key_id):
-    return "%s/%s" % (PATH, key_id)
+    """The path of one key. The id comes from the API: quoted, it stays one path segment (no ``..``, ``?``, ``#``)."""
+    from urllib.parse import quote  # only here: a request on one key
+    return "%s/%s" % (PATH, quote(str(key_id), safe=""))
 
 
 def apply_plan(client, plan, keys):
