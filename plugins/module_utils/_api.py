@@ -406,8 +406,9 @@ class LatitudeClient(object):
                 sent = self.errors.sent_before_failure(exc)
                 failure = self.errors.transport_error(method, path, exc, sent, self.base_url)
                 maybe_applied = maybe_applied or (sent and method != "GET")
-                # A refused certificate stays refused: retrying it would only add backoff.
-                wait = self.policy.after_failure(method, attempt, sent, certificate=isinstance(exc, SSLError))
+                # A refused certificate (or an unusable proxy scheme) stays so: retrying would only add backoff.
+                permanent = isinstance(exc, SSLError) or self.errors.unusable_proxy(exc)
+                wait = self.policy.after_failure(method, attempt, sent, certificate=permanent)
                 if wait is not None:
                     self._sleep(wait)
                     attempt += 1

@@ -137,14 +137,21 @@ class AnswerErrors(object):
     @staticmethod
     def sent_before_failure(exc):
         """False only when the request certainly never left this machine (a connect-phase error)."""
-        if isinstance(exc, ConnectTimeout):
-            return False
+        from requests.exceptions import InvalidSchema, ProxyError  # only here: a failed request
+        if isinstance(exc, (ConnectTimeout, ProxyError, InvalidSchema)):
+            return False  # a proxy failure: the tunnel to the API (https) was never made
         reason = exc.args[0] if exc.args else None
         reason = getattr(reason, "reason", reason)
         if isinstance(exc, SSLError) and any(
                 isinstance(arg, ssl.SSLCertVerificationError) for arg in getattr(reason, "args", ())):
             return False  # the certificate was refused during the handshake: nothing was sent
         return not isinstance(reason, NewConnectionError)
+
+    @staticmethod
+    def unusable_proxy(exc):
+        """True when a proxy variable names a proxy requests cannot use (SOCKS without PySocks): no retry cures it."""
+        from requests.exceptions import InvalidSchema  # only here: a failed request
+        return isinstance(exc, InvalidSchema)
 
     def mask(self, text):
         return mask_secrets(text, self.secret)
@@ -236,7 +243,14 @@ class AnswerErrors(object):
         )
 
     def transport_error(self, method, path, exc, sent, base_url):
-        if isinstance(exc, SSLError):
+        from requests.exceptions import InvalidSchema, ProxyError  # only here: a failed request
+        if isinstance(exc, InvalidSchema):
+            what = ("a proxy variable (ALL_PROXY, HTTPS_PROXY) names a proxy requests cannot use (%s): a SOCKS "
+                    "proxy needs the PySocks package (pip install 'requests[socks]')" % type(exc).__name__)
+        elif isinstance(exc, ProxyError):
+            what = ("the proxy named by HTTPS_PROXY or ALL_PROXY could not be reached or refused the connection "
+                    "(ProxyError): check it, or name the API's host in NO_PROXY")
+        elif isinstance(exc, SSLError):
             what = ("TLS verification failed (%s); fix the certificate or set validate_certs=false for a "
                     "test endpoint" % type(exc).__name__)
         elif isinstance(exc, (ConnectTimeout, ReadTimeout)):

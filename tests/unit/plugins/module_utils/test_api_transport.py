@@ -706,3 +706,40 @@ def test_the_admin_token_wrapped_over_lines_is_masked(script, sep):
     message = info.value.message
     assert TOKEN[:10] not in message and TOKEN[-10:] not in message, message
     assert MASK in message
+
+
+def _closed_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_unreachable_proxy_is_named_and_nothing_counts_as_sent(monkeypatch, method):
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:%d" % _closed_port())
+    client, waits = make_client(api_url="https://127.0.0.1:%d" % _closed_port(), api_retries=1)
+    with pytest.raises(LatitudeError) as info:
+        client.request(method, PATH, None if method == "GET" else {"data": {}})
+    message = info.value.message
+    assert "proxy" in message and "HTTPS_PROXY" in message and "NO_PROXY" in message, message
+    assert "may have been applied" not in message and info.value.maybe_applied is False, message
+    assert len(waits) == 1  # retried once: a proxy may come back
+
+
+def test_a_socks_proxy_without_its_package_is_named_and_not_retried(monkeypatch):
+    def missing(*args, **kwargs):  # what requests does when PySocks is not installed
+        raise requests.exceptions.InvalidSchema("Missing dependencies for SOCKS support.")
+
+    monkeypatch.setattr(requests.adapters, "SOCKSProxyManager", missing)
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:%d" % _closed_port())
+    client, waits = make_client(api_url="https://127.0.0.1:%d" % _closed_port(), api_retries=3)
+    with pytest.raises(LatitudeError) as info:
+        client.post(PATH, {"data": {}})
+    message = info.value.message
+    assert "SOCKS" in message and "PySocks" in message, message
+    assert "may have been applied" not in message and info.value.maybe_applied is False, message
+    assert waits == []
