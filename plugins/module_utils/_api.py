@@ -12,7 +12,8 @@ for ``/auth/api_keys``, summarised in ``docs/api-contract.md``. The rules of the
 quote) are listed in ``docs/reliability.md``; each has one home:
 
 - ``check_api_url`` (here): the URL check, made with the parser that sends the request;
-- ``Deadline`` and ``LatitudeClient._send`` (here): one attempt, bounded end to end by ``api_timeout``;
+- ``Deadline`` and ``LatitudeClient._send`` (here): one attempt, bounded end to end by ``api_timeout``,
+  its answer read up to ``MAX_ANSWER_BYTES``, a redirect never followed;
 - ``_api_retry.RetryPolicy``: what is sent again, how long to wait, and the cap on rate-limit waits;
 - ``_api_answers.AnswerErrors``: answers and failures turned into ``LatitudeError`` with masked messages.
 
