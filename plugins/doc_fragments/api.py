@@ -15,7 +15,8 @@ options:
       - If not set, the value of the E(LATITUDESH_AUTH_TOKEN), E(LATITUDESH_BEARER) or E(LATITUDESH_TOKEN)
         environment variable is used, in that order.
       - Sent as is in the C(Authorization) header, as the official SDKs do. It never appears in the
-        module's output, diffs or error messages.
+        module's output, diffs or error messages. A token with a line break, a control character or a
+        non-ASCII character is refused before any request.
     type: str
     required: true
   api_url:
@@ -37,6 +38,7 @@ options:
         answer (even one that keeps sending a byte now and then) is cut off, and counts as a timeout.
       - The 429 (rate limit) waits of one task together never exceed O(api_retries) x O(api_timeout) / 2
         seconds (75 s with the defaults); an advised wait that does not fit fails the task at once.
+      - At most 3600 (one hour).
       - If not set, the value of the E(LATITUDESH_API_TIMEOUT) environment variable is used.
     type: int
     default: 30

@@ -12,7 +12,8 @@ for ``/auth/api_keys``, summarised in ``docs/api-contract.md``. The rules of the
 quote) are listed in ``docs/reliability.md``; each has one home:
 
 - ``check_api_url`` (here): the URL check, made with the parser that sends the request;
-- ``Deadline`` and ``LatitudeClient._send`` (here): one attempt, bounded end to end by ``api_timeout``;
+- ``Deadline`` and ``LatitudeClient._send`` (here): one attempt, bounded end to end by ``api_timeout``,
+  its answer read up to ``MAX_ANSWER_BYTES``, a redirect never followed;
 - ``_api_retry.RetryPolicy``: what is sent again, how long to wait, and the cap on rate-limit waits;
 - ``_api_answers.AnswerErrors``: answers and failures turned into ``LatitudeError`` with masked messages.
 
@@ -50,6 +51,13 @@ COLLECTION_VERSION = "0.1.0"
 USER_AGENT = "ansible-latitudesh.cloud/%s" % COLLECTION_VERSION
 DEFAULT_API_URL = "https://api.latitude.sh"
 TOKEN_ENV_VARS = ["LATITUDESH_AUTH_TOKEN", "LATITUDESH_BEARER", "LATITUDESH_TOKEN"]
+
+# The longest api_timeout accepted: a bound on one attempt, and small enough for the socket layer.
+MAX_API_TIMEOUT = 3600
+
+# The largest answer read, once decoded (a list of a few thousand keys is well under 2 MiB). A larger
+# one (or a gzip "bomb") would hold the task's memory, and its CPU once the bytes are in, without bound.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 # The answers that may be sent again (for the methods of _api_retry.RETRY_ON_SERVER_ERROR).
 SERVER_ERRORS = frozenset([500, 502, 503, 504])
@@ -111,6 +119,9 @@ def check_api_url(api_url):
                           % (url, example))
     if parts.auth is not None:  # pragma: no cover - refused above already; kept as a second check
         raise ConfigError("api_url must not contain a user name or password.")
+    if parts.host.startswith("[") and "%" in parts.host:
+        raise ConfigError("api_url %r has an IPv6 zone index (the part from '%%' in the brackets), which requests "
+                          "cannot send: remove it." % _shown_url(url))
     if parts.port is not None and not 1 <= parts.port <= 65535:
         raise ConfigError("api_url %r has port %s: give a port between 1 and 65535." % (url, parts.port))
     if parts.query is not None or parts.fragment is not None:
@@ -148,8 +159,18 @@ def validate_connection(params):
         raise ConfigError(
             "auth_token is empty: give auth_token or set one of %s." % ", ".join(TOKEN_ENV_VARS)
         )
+    token = params["auth_token"].strip()
+    if any(not 32 <= ord(char) < 127 for char in token):
+        # http.client cannot send it (a traceback) or requests refuses it after connecting; never quoted.
+        raise ConfigError(
+            "auth_token contains a line break, a control character or a non-ASCII character, which an "
+            "HTTP header cannot carry: copy the token again (Latitude.sh tokens are ASCII letters and digits)."
+        )
     if params["api_timeout"] <= 0:
         raise ConfigError("api_timeout must be a positive number of seconds, got %s." % params["api_timeout"])
+    if params["api_timeout"] > MAX_API_TIMEOUT:
+        raise ConfigError("api_timeout must be at most %d seconds (one hour), got %s."
+                          % (MAX_API_TIMEOUT, params["api_timeout"]))
     if params["api_retries"] < 0:
         raise ConfigError("api_retries must be 0 or more, got %s." % params["api_retries"])
     return validate_api_url(params["api_url"])
@@ -278,6 +299,19 @@ class LatitudeClient(object):
             "User-Agent": USER_AGENT,
         })
 
+    @staticmethod
+    def url_secrets(api_url):
+        """What may be a password in ``api_url`` (the part before an ``@``): for the module's no_log values.
+
+        The URL is refused, but the module arguments (``invocation``) are shown at -vvv and given to callbacks.
+        """
+        userinfo = re.match(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:/*)?([^?#]*)@", (api_url or "").strip())
+        if not userinfo:
+            return set()
+        found = set([userinfo.group(1)])
+        found.update(part.partition(":")[2] for part in userinfo.group(1).split("@"))
+        return set(value for value in found if len(value) >= 3)
+
     @property
     def policy(self):
         """The RetryPolicy of this task, loaded at the first retry or failure (it keeps the rate-limit budget)."""
@@ -319,17 +353,34 @@ class LatitudeClient(object):
         with Deadline(self.timeout) as deadline:
             self._adapter.deadline = deadline
             try:
-                return self.session.request(
+                response = self.session.request(
                     # verify per request: requests lets REQUESTS_CA_BUNDLE override the session's.
                     method, self.base_url + path, json=body, timeout=self.timeout, verify=self.session.verify,
-                    auth=self._auth,
+                    # A redirect is never followed: it would send a create or rotate twice, or the request
+                    # (after a 307/308 with its body) where api_url does not point. request() refuses it.
+                    auth=self._auth, allow_redirects=False, stream=True,
                 )
+                self._read_body(method, path, response)
+                return response
             except (RequestException, OSError, ValueError):
                 if deadline.expired:
                     raise self.errors.deadline_error(method, path, deadline.cut)
                 raise
             finally:
                 self._adapter.deadline = None
+
+    def _read_body(self, method, path, response):
+        """Read the answer into ``response.content``; at most MAX_ANSWER_BYTES once decoded, else a LatitudeError."""
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(65536):
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise self.errors.too_large(method, path, response.status_code, MAX_ANSWER_BYTES)
+                chunks.append(chunk)
+        finally:
+            response.close()  # a complete answer leaves its connection in the pool; a cut one closes it
+        response._content = b"".join(chunks)
 
     def request(self, method, path, body=None):
         """Send one logical request; return the decoded JSON body ({} when empty)."""
@@ -342,6 +393,9 @@ class LatitudeClient(object):
                 response = self._send(method, path, body)
             except LatitudeError as failure:  # the deadline expired; timed_out: the request was sent
                 maybe_applied = maybe_applied or failure.maybe_applied
+                if failure.status is not None:  # an answer too large to read: the next one would be too
+                    failure.maybe_applied = maybe_applied
+                    raise failure
                 wait = self.policy.after_failure(method, attempt, failure.timed_out)
                 if wait is not None:
                     self._sleep(wait)
@@ -353,8 +407,9 @@ class LatitudeClient(object):
                 sent = self.errors.sent_before_failure(exc)
                 failure = self.errors.transport_error(method, path, exc, sent, self.base_url)
                 maybe_applied = maybe_applied or (sent and method != "GET")
-                # A refused certificate stays refused: retrying it would only add backoff.
-                wait = self.policy.after_failure(method, attempt, sent, certificate=isinstance(exc, SSLError))
+                # A refused certificate (or an unusable proxy scheme) stays so: retrying would only add backoff.
+                permanent = isinstance(exc, SSLError) or self.errors.unusable_proxy(exc)
+                wait = self.policy.after_failure(method, attempt, sent, certificate=permanent)
                 if wait is not None:
                     self._sleep(wait)
                     attempt += 1
@@ -378,6 +433,8 @@ class LatitudeClient(object):
                     self._sleep(wait)
                     attempt += 1
                     continue
+            if 300 <= status < 400:
+                raise self.errors.redirect_error(method, path, response, maybe_applied)
             if status == 404 and method == "DELETE" and maybe_applied:
                 # The first DELETE may have been applied before its answer was lost.
                 return {}
@@ -391,7 +448,7 @@ class LatitudeClient(object):
             return {}
         try:
             doc = json.loads(text) if text.strip() else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
             doc = None
         if not isinstance(doc, dict):
             raise self.errors.unreadable_success(method, path, response, text)

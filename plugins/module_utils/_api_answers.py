@@ -26,21 +26,45 @@ except ImportError:  # pragma: no cover - _api.py refuses to run without request
     _ConnectionError = ConnectTimeout = ReadTimeout = SSLError = NewConnectionError = None
 
 MASK = "********"
+# An error body is looked at up to this many characters: only its start (or its errors[] list) is ever
+# quoted, and masking a hostile 16 MiB body took seconds of CPU after the attempt's deadline.
+ERROR_BODY_LOOKED_AT = 65536
 
-# A value under a key named ``token``, in any quoting or escaping: "token": "…", \"token\":\"…\",
-# 'token': '…', &quot;token&quot;:&quot;…, \u0022token\u0022: …, token=…, token: ….
+# A value under a key named ``token`` (or ``…_token``), in any quoting or escaping: "token": "…",
+# \"token\":\"…\", 'token': '…', &quot;token&quot;:&quot;…, \u0022token\u0022: …, token=…, token: …,
+# "token": ["…"].
 _QUOTE = r"""(?:\\*["']|&quot;|&#0*3[49];|&#[xX]0*2[27];|\\+u002[27])"""
 _TOKEN_FIELD = re.compile(
-    r"(?i)(\btoken%s?\s*[:=]\s*%s?)([^\s\"'\\&<>,;}\])]+)" % (_QUOTE, _QUOTE)
+    r"(?i)(\b[a-z_]*token%s?\s*[:=]\s*(?:[\[{(]\s*)?%s?)([^\s\"'\\&<>,;}\])]+)" % (_QUOTE, _QUOTE)
 )
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
+# Escapes that can hide a token or the word ``token`` from the patterns above: JSON \uXXXX,
+# percent-encoding and HTML character references. Only printable ASCII other than the quote and the
+# backslash is decoded, so that a JSON document stays one.
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,6});|&#([0-9]{1,7});")
+
+
+def _decoded(match):
+    hex_code = match.group(1) or match.group(2) or match.group(3)
+    code = int(hex_code, 16) if hex_code else int(match.group(4))
+    char = chr(code) if code < 0x110000 else ""
+    return char if " " <= char <= "~" and char not in "\"\\" else match.group(0)
 
 
 def mask_secrets(text, secret=None):
-    """``text`` with the admin token, every value of a ``token`` key and any 32+ hex run masked."""
+    """``text`` with the admin token, every value of a ``token`` key and any 32+ hex run masked.
+
+    Escaped characters (``\u0074oken``, ``token%3D…``, a token with ``\u0066`` in it) are decoded
+    first, twice (for an escape of an escape), so that they cannot hide a secret.
+    """
     text = text or ""
+    for dummy in range(2):
+        text = _ESCAPE.sub(_decoded, text)
     if secret:
         text = text.replace(secret, MASK)
+        # The same token wrapped over lines by a page (whitespace or <br> between its characters).
+        gap = r"(?:\s|<br\s*/?>)*"
+        text = re.sub(gap.join(re.escape(char) for char in secret), MASK, text)
     text = _TOKEN_FIELD.sub(lambda match: match.group(1) + MASK, text)
     return _HEX_RUN.sub(MASK, text)
 
@@ -53,7 +77,7 @@ def error_detail(body_text, content_type="", quote=True):
     """
     try:
         doc = json.loads(body_text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
         return _snippet(body_text, content_type, quote)
     errors = doc.get("errors") if isinstance(doc, dict) else None
     if not isinstance(errors, list) or not errors:
@@ -98,7 +122,7 @@ def _first_pointer(body_text):
     try:
         errors = json.loads(body_text).get("errors") or []
         return (errors[0].get("source") or {}).get("pointer")
-    except (ValueError, AttributeError, IndexError, TypeError):
+    except (ValueError, AttributeError, IndexError, TypeError, RecursionError):
         return None
 
 
@@ -113,8 +137,9 @@ class AnswerErrors(object):
     @staticmethod
     def sent_before_failure(exc):
         """False only when the request certainly never left this machine (a connect-phase error)."""
-        if isinstance(exc, ConnectTimeout):
-            return False
+        from requests.exceptions import InvalidSchema, ProxyError  # only here: a failed request
+        if isinstance(exc, (ConnectTimeout, ProxyError, InvalidSchema)):
+            return False  # a proxy failure: the tunnel to the API (https) was never made
         reason = exc.args[0] if exc.args else None
         reason = getattr(reason, "reason", reason)
         if isinstance(exc, SSLError) and any(
@@ -122,13 +147,21 @@ class AnswerErrors(object):
             return False  # the certificate was refused during the handshake: nothing was sent
         return not isinstance(reason, NewConnectionError)
 
+    @staticmethod
+    def unusable_proxy(exc):
+        """True when a proxy variable names a proxy requests cannot use (SOCKS without PySocks): no retry cures it."""
+        from requests.exceptions import InvalidSchema  # only here: a failed request
+        return isinstance(exc, InvalidSchema)
+
     def mask(self, text):
         return mask_secrets(text, self.secret)
 
     def http_error(self, method, path, response, text, maybe_applied):
         status = response.status_code
-        text = self.mask(text)
-        detail = error_detail(text, response.headers.get("Content-Type", ""), quote=method not in ("POST", "PUT"))
+        text = self.mask(text[:ERROR_BODY_LOOKED_AT])
+        # Masked again once decoded: a JSON string may spell a token with \u escapes.
+        detail = self.mask(error_detail(text, response.headers.get("Content-Type", ""),
+                                        quote=method not in ("POST", "PUT")))
         message = "Latitude API request %s %s failed with HTTP %s: %s" % (method, path, status, detail)
         if status == 401:
             message += (
@@ -147,6 +180,33 @@ class AnswerErrors(object):
                 message += "; the request may have been applied"
         return LatitudeError(
             message, method, path, status, maybe_applied=maybe_applied, pointer=_first_pointer(text)
+        )
+
+    def redirect_error(self, method, path, response, maybe_applied):
+        """A 3xx answer: redirects are never followed; the message names where it pointed (scheme and host only)."""
+        where = ""
+        try:
+            from urllib3.util import parse_url
+            target = parse_url(response.headers.get("Location") or "")
+            if target.host:
+                where = " to %s://%s" % (target.scheme or "http", target.netloc.rpartition("@")[2])
+        except (ValueError, TypeError):  # LocationParseError is a ValueError
+            pass
+        message = (
+            "Latitude API request %s %s was answered with HTTP %s, a redirect%s. Redirects are never "
+            "followed (a create or rotate would be sent twice, or sent where api_url does not point): "
+            "set api_url to the address the API answers at, such as https://api.latitude.sh."
+            % (method, path, response.status_code, self.mask(where))
+        )
+        return LatitudeError(message, method, path, response.status_code, maybe_applied=maybe_applied)
+
+    def too_large(self, method, path, status, limit):
+        written = method != "GET"
+        return LatitudeError(
+            "Latitude API request %s %s was answered with HTTP %s and a body larger than %d MiB, which is not "
+            "read: the answer was not understood%s. Check that api_url points at the Latitude.sh API."
+            % (method, path, status, limit // (1024 * 1024), "; the change may have been applied" if written else ""),
+            method, path, status, maybe_applied=written,
         )
 
     def rate_limit_error(self, method, path, count, started, refusal, maybe_applied):
@@ -168,11 +228,11 @@ class AnswerErrors(object):
             )
         try:
             json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to decode
             return LatitudeError(
                 "%s %s returned HTTP %s with a body that is not valid JSON (%s)%s."
                 % (method, path, response.status_code,
-                   _snippet(self.mask(text), quote=method not in ("POST", "PUT")),
+                   _snippet(self.mask(text[:ERROR_BODY_LOOKED_AT]), quote=method not in ("POST", "PUT")),
                    "; the change may have been applied" if written else ""),
                 method, path, response.status_code, maybe_applied=written,
             )
@@ -183,7 +243,14 @@ class AnswerErrors(object):
         )
 
     def transport_error(self, method, path, exc, sent, base_url):
-        if isinstance(exc, SSLError):
+        from requests.exceptions import InvalidSchema, ProxyError  # only here: a failed request
+        if isinstance(exc, InvalidSchema):
+            what = ("a proxy variable (ALL_PROXY, HTTPS_PROXY) names a proxy requests cannot use (%s): a SOCKS "
+                    "proxy needs the PySocks package (pip install 'requests[socks]')" % type(exc).__name__)
+        elif isinstance(exc, ProxyError):
+            what = ("the proxy named by HTTPS_PROXY or ALL_PROXY could not be reached or refused the connection "
+                    "(ProxyError): check it, or name the API's host in NO_PROXY")
+        elif isinstance(exc, SSLError):
             what = ("TLS verification failed (%s); fix the certificate or set validate_certs=false for a "
                     "test endpoint" % type(exc).__name__)
         elif isinstance(exc, (ConnectTimeout, ReadTimeout)):

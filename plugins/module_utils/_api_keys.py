@@ -40,14 +40,16 @@ class PlanError(Exception):
 
 def normalize_api_key(resource):
     """Flatten an API ``api_keys`` resource into the dict the modules return; never the token."""
-    attrs = resource.get("attributes") or {}
-    user = attrs.get("user") or {}
+    # An answer of another shape (a proxy, another API version) reads as missing values, never a crash.
+    attrs = resource.get("attributes") if isinstance(resource.get("attributes"), dict) else {}
+    user = attrs.get("user") if isinstance(attrs.get("user"), dict) else {}
+    allowed_ips = attrs.get("allowed_ips") if isinstance(attrs.get("allowed_ips"), list) else []
     return {
         "id": resource.get("id"),
         "name": attrs.get("name"),
         # §3 and §9: read_only and allowed_ips may be null; null means "not restricted".
         "read_only": bool(attrs.get("read_only")),
-        "allowed_ips": list(attrs.get("allowed_ips") or []),
+        "allowed_ips": list(allowed_ips),
         "token_last_slice": attrs.get("token_last_slice"),
         "api_version": attrs.get("api_version"),
         "last_used_at": attrs.get("last_used_at"),
@@ -69,7 +71,8 @@ def list_api_keys(client):
 def token_of(doc):
     """The one-time token in a create or rotate answer, or None."""
     data = doc.get("data") if isinstance(doc, dict) else None
-    return ((data or {}).get("attributes") or {}).get("token")
+    attrs = data.get("attributes") if isinstance(data, dict) else None
+    return attrs.get("token") if isinstance(attrs, dict) else None
 
 
 def network_set(values):
@@ -129,9 +132,17 @@ def setting_changes(current, spec):
     if spec.get("read_only") is not None and bool(spec["read_only"]) != current["read_only"]:
         changes["read_only"] = bool(spec["read_only"])
     wanted_ips = spec.get("allowed_ips")
-    if wanted_ips is not None and network_set(wanted_ips) != network_set(current["allowed_ips"]):
+    if wanted_ips is not None and not _same_networks(wanted_ips, current["allowed_ips"]):
         changes["allowed_ips"] = [value.strip() for value in wanted_ips]
     return changes
+
+
+def _same_networks(wanted, current):
+    """True when both lists name the same networks; False when the API holds a value that is no network."""
+    try:
+        return network_set(wanted) == network_set(current)
+    except (ValueError, TypeError, AttributeError):
+        return False
 
 
 def in_use(key, auth_token):
@@ -231,7 +242,9 @@ def resource_body(attributes, key_id=None):
 
 
 def item_path(key_id):
-    return "%s/%s" % (PATH, key_id)
+    """The path of one key. The id comes from the API: quoted, it stays one path segment (no ``..``, ``?``, ``#``)."""
+    from urllib.parse import quote  # only here: a request on one key
+    return "%s/%s" % (PATH, quote(str(key_id), safe=""))
 
 
 def apply_plan(client, plan, keys):
@@ -258,7 +271,8 @@ def _apply_one(client, action, attributes, key, token, keys):
     if action == "update":
         doc = client.patch(item_path(key["id"]), resource_body(attributes, key["id"]))
         # An empty 200 still means applied: fall back to the predicted settings.
-        return (normalize_api_key(doc["data"]) if doc.get("data") else dict(key, **attributes)), token
+        data = doc.get("data")
+        return (normalize_api_key(data) if isinstance(data, dict) and data else dict(key, **attributes)), token
     if action == "rotate":
         return _rotate(client, key, attributes)
     client.delete(item_path(key["id"]))

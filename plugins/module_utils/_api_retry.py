@@ -30,6 +30,21 @@ def _wait_value(value):
     return seconds if 0 <= seconds < float("inf") else None  # NaN compares false
 
 
+def _date_wait(header):
+    """Seconds until the HTTP-date ``header`` (0 when it is past), or None when it is no usable date.
+
+    A year the platform cannot represent, or a zone offset of more than a day, is no date.
+    """
+    import email.utils  # only here: an HTTP-date Retry-After
+    try:
+        parsed = email.utils.parsedate_tz(header)
+        if not parsed or (parsed[9] is not None and abs(parsed[9]) > 86400):
+            return None
+        return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def advised_wait(response):
     """Seconds the API asks us to wait: ``Retry-After`` first, then ``errors[].meta.retry_after`` (§5, §10.7).
 
@@ -40,15 +55,12 @@ def advised_wait(response):
     if header:
         seconds = _wait_value(header)
         if seconds is None and header[:3].isalpha() and header[:3].lower() not in ("nan", "inf"):
-            import email.utils  # only here: an HTTP-date Retry-After
-            parsed = email.utils.parsedate_tz(header)
-            if parsed:
-                seconds = max(0.0, email.utils.mktime_tz(parsed) - time.time())
+            seconds = _date_wait(header)
         if seconds is not None:
             return seconds
     try:
         errors = response.json().get("errors")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deep
         errors = None
     for err in errors if isinstance(errors, list) else []:
         meta = err.get("meta") if isinstance(err, dict) else None

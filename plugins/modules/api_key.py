@@ -305,6 +305,8 @@ def main():
         token_vault_password=dict(type="str", no_log=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, required_one_of=[["id", "name"]], supports_check_mode=True)
+    # A password in api_url (refused) must not be shown with the module's arguments at -vvv.
+    module.no_log_values.update(LatitudeClient.url_secrets(module.params["api_url"]))
     spec = module.params
     if spec["token_path"] is not None or spec["token_vault_password"] is not None:
         # The action plugin of the same name handles both on the controller and never passes them on.

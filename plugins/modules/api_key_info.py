@@ -128,6 +128,8 @@ def main():
     argument_spec = api_argument_spec()
     argument_spec.update(id=dict(type="str"), name=dict(type="str"))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    # A password in api_url (refused) must not be shown with the module's arguments at -vvv.
+    module.no_log_values.update(LatitudeClient.url_secrets(module.params["api_url"]))
     try:
         keys = list_api_keys(LatitudeClient(module.params))
     except (LatitudeError, PlanError) as exc:

@@ -12,6 +12,7 @@ drip cases use small TCP listeners of this file's own on 127.0.0.1, which record
 receive; the others use the sandbox.
 """
 
+import json
 import re
 import secrets
 import socket
@@ -140,6 +141,20 @@ def test_userinfo_url_is_refused_nothing_is_sent_and_the_password_is_not_echoed(
     assert target.connections == [], target.received
 
 
+@pytest.mark.leak
+@pytest.mark.parametrize("url", ["http://user:s3cretpw@127.0.0.1:%d", "https://user:s3cretpw@127.0.0.1:%d",
+                                 "http://127.0.0.1:%d\\@user:s3cretpw@localhost:1"], ids=["http", "https", "backslash"])
+def test_a_password_in_api_url_is_not_shown_even_at_vvv(run_play, listeners, url):
+    # The module arguments are shown at -vvv (and recorded by callbacks): a refused URL's password with them.
+    target = listeners()
+    run = run_play(play([{"name": "case", INFO: {}, "ignore_errors": True}], url % target.port, api_retries=0),
+                   verbosity=3)
+    msg = failed_case(run)
+    assert "api_url" in msg, msg
+    assert "s3cretpw" not in run.text and "s3cretpw" not in json.dumps(run.results), "the password is in the output"
+    assert target.connections == [], target.received
+
+
 @pytest.mark.fault
 def test_a_loopback_http_url_never_goes_through_the_proxy(run_play, listeners, control):
     proxy = listeners()
@@ -161,6 +176,44 @@ def test_a_port_out_of_range_is_refused_at_once(run_play, control, port):
     msg = failed_case(run)
     assert "api_url" in msg and "65535" in msg, msg
     assert run.duration < 15, "took %.1f s: the URL was tried instead of refused" % run.duration
+
+
+@pytest.mark.fault
+def test_a_redirect_is_never_followed(run_play, listeners):
+    # A 307 keeps the method and body: followed, it would take the request to another port (or host).
+    other = listeners()
+
+    def redirect(conn, stop):
+        conn.sendall(("HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:%d/auth/api_keys\r\n"
+                      "Content-Length: 0\r\n\r\n" % other.port).encode())
+
+    origin = listeners(redirect)
+    run = run_play(play([{"name": "case", INFO: {}, "ignore_errors": True}], "http://127.0.0.1:%d" % origin.port))
+    msg = failed_case(run)
+    assert "HTTP 307" in msg and "redirect" in msg and "api_url" in msg and "127.0.0.1:%d" % other.port in msg, msg
+    assert other.connections == [], other.received
+    assert len(origin.connections) == 1, origin.received  # a redirect is not retried either
+
+
+@pytest.mark.badinput
+@pytest.mark.parametrize("token", ["t\u00f6k\u20acn-0123456789", "abc\ndef0123456789"], ids=["non-ascii", "newline"])
+def test_a_token_no_http_header_can_carry_is_refused_before_any_request(run_play, control, token):
+    run = run_play([{"name": "case", INFO: {}, "ignore_errors": True}], extra_env={"LATITUDESH_AUTH_TOKEN": token})
+    msg = failed_case(run)
+    assert "auth_token" in msg and "non-ASCII" in msg, msg
+    assert "0123456789" not in run.text
+    assert control.log() == []
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("status", [200, 500])
+def test_json_nested_too_deep_is_an_error_not_a_traceback(run_play, control, status):
+    deep = "[" * 100000 + "]" * 100000
+    control.fault(method="GET", path=API, kind="status", status=status, body=deep)
+    run = run_play([{"name": "case", INFO: {}, "ignore_errors": True}], api_retries=0)
+    msg = failed_case(run)
+    assert "HTTP %d" % status in msg and ("not valid JSON" in msg or "non-JSON" in msg), msg
+    assert [entry["status"] for entry in control.log()] == [status]
 
 
 # --------------------------------------------------------------------------- every task ends within its bounds

@@ -16,6 +16,7 @@ from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import 
     PlanError,
     find_api_key,
     in_use,
+    item_path,
     network_set,
     normalize_api_key,
     plan_api_key,
@@ -119,6 +120,39 @@ def test_token_of():
     assert token_of({}) is None
     assert token_of({"data": None}) is None
     assert token_of(None) is None
+
+
+@pytest.mark.parametrize("attributes", ["x", 5, ["a"], {"name": "k", "user": "x", "allowed_ips": 5},
+                                        {"name": "k", "user": ["x"], "allowed_ips": "10.0.0.1"}])
+def test_normalize_an_answer_of_the_wrong_shape_is_not_a_crash(attributes):
+    normalized = normalize_api_key({"id": "tok_abc", "attributes": attributes})
+    assert normalized["id"] == "tok_abc"
+    assert normalized["user"] == {"id": None, "email": None}
+    assert normalized["allowed_ips"] == []
+
+
+@pytest.mark.parametrize("doc", [{"data": []}, {"data": "x"}, {"data": {"attributes": "x"}},
+                                 {"data": {"attributes": ["token"]}}, ["x"]])
+def test_token_of_an_answer_of_the_wrong_shape_is_none(doc):
+    assert token_of(doc) is None
+
+
+def test_setting_changes_replaces_allowed_ips_the_api_holds_that_are_no_network():
+    current = dict(key(**CI), allowed_ips=["not-a-network"])
+    assert setting_changes(current, spec(allowed_ips=["10.0.0.1"])) == {"allowed_ips": ["10.0.0.1"]}
+
+
+@pytest.mark.parametrize("key_id, path", [
+    ("tok_x1ZJrdx5qg4LV", "/auth/api_keys/tok_x1ZJrdx5qg4LV"),
+    ("../../x", "/auth/api_keys/..%2F..%2Fx"),
+    ("tok_a/../../../admin", "/auth/api_keys/tok_a%2F..%2F..%2F..%2Fadmin"),
+    ("tok_a?b=c", "/auth/api_keys/tok_a%3Fb%3Dc"),
+    ("tok_a#f", "/auth/api_keys/tok_a%23f"),
+    ("%2e%2e", "/auth/api_keys/%252e%252e"),
+])
+def test_item_path_keeps_an_id_from_the_api_in_one_path_segment(key_id, path):
+    # An id is the API's, not the user's: whatever it holds, the request stays on /auth/api_keys/<one segment>.
+    assert item_path(key_id) == path
 
 
 def test_resource_body():

@@ -459,3 +459,287 @@ def test_json_api_errors_of_a_create_are_still_shown(script):
     with pytest.raises(LatitudeError) as info:
         client.post(PATH, {"data": {}})
     assert "Name can't be blank (at /data/attributes/name)" in info.value.message
+
+
+# --------------------------------------------------------------------------- hostile answers and input
+
+
+class Canned(object):
+    """A server on 127.0.0.1 that sends the same raw answer on every connection and records the request lines."""
+
+    def __init__(self, answer_bytes=b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"data\":[]}"):
+        self.answer_bytes = answer_bytes
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.requests = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve)
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(2)
+            try:
+                self.requests.append(conn.recv(65536))
+                conn.sendall(self.answer_bytes)
+                conn.shutdown(socket.SHUT_WR)
+                while conn.recv(65536):  # read what is left (a request body) until the client closes
+                    pass
+            except OSError:
+                pass
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
+@pytest.mark.parametrize("target", ["http://127.0.0.1:%d/auth/api_keys", "http://vm:%d/auth/api_keys", "/auth/api_keys"])
+def test_a_redirect_is_never_followed(status, method, target):
+    # A POST or PUT sent again by a redirect would create or rotate twice; a redirect to another
+    # port, host or scheme would take the request where api_url does not point.
+    other = Canned()
+    origin = None
+    try:
+        location = target % other.port if "%d" in target else target
+        origin = Canned(("HTTP/1.1 %d Moved\r\nLocation: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                         % (status, location)).encode())
+        client = LatitudeClient(params(api_url="http://127.0.0.1:%d" % origin.port, api_timeout=3, api_retries=2),
+                                sleep=lambda seconds: None)
+        with pytest.raises(LatitudeError) as info:
+            client.request(method, PATH, None if method == "GET" else {"data": {}})
+    finally:
+        other.close()
+        if origin is not None:
+            origin.close()
+    assert other.requests == []
+    assert len(origin.requests) == 1, [req.split(b"\r\n")[0] for req in origin.requests]
+    message = info.value.message
+    assert info.value.status == status
+    assert "HTTP %d" % status in message and "redirect" in message and "api_url" in message, message
+    assert TOKEN not in message
+
+
+@pytest.mark.parametrize("token", ["abc\ndef0123", "abc\rdef0123", "\u0442\u043e\u043a\u0435\u043d-0123",
+                                   "tok\u20acn-0123", "abc\x00def0123", "abc\x7fdef0123"])
+def test_a_token_that_an_http_header_cannot_carry_is_refused_before_any_request(script, token):
+    with pytest.raises(ConfigError) as info:
+        make_client(auth_token=token)
+    message = info.value.message
+    assert "auth_token" in message and "character" in message, message
+    assert token.strip() not in message and "0123" not in message
+    assert script.calls == []
+
+
+@pytest.mark.parametrize("status", [200, 404, 429, 500])
+def test_deeply_nested_json_is_an_error_not_a_crash(script, status):
+    deep = "[" * 100000 + "]" * 100000
+    script.outcomes = [answer(status, text=deep, content_type="application/json")]
+    client, waits = make_client(api_retries=0)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    assert info.value.status == status
+
+
+@pytest.mark.parametrize("value", ["Mon, 01 Jan 99999 00:00:00", "Mon, 01 Jan 99999 00:00:00 GMT",
+                                   "Mon, 01 Jan 2020 00:00:00 +99999999999"])
+def test_an_unusable_retry_after_date_falls_back_to_the_backoff(script, value):
+    script.outcomes = [rate_limited(retry_after=value), answer(200, {"data": []})]
+    client, waits = make_client(api_timeout=30)
+    client.get(PATH)
+    assert len(waits) == 1 and 0.5 <= waits[0] <= 1.0, waits
+
+
+@pytest.mark.parametrize("timeout", [3601, 10 ** 11, 2 ** 63])
+def test_an_api_timeout_too_long_to_bound_anything_is_refused(script, timeout):
+    with pytest.raises(ConfigError) as info:
+        make_client(api_timeout=timeout)
+    assert "api_timeout" in info.value.message and "3600" in info.value.message
+    assert script.calls == []
+
+
+def _escape_every(text, step):
+    """``text`` with every ``step``-th character written as a JSON ``\\uXXXX`` escape."""
+    return "".join("\\u%04x" % ord(char) if index % step == 0 else char for index, char in enumerate(text))
+
+
+ESCAPED_BODIES = {
+    "detail-with-escaped-admin-token": ('{"errors": [{"detail": "bad key %s"}]}', TOKEN),
+    "detail-with-escaped-new-token": ('{"errors": [{"detail": "issued %s"}]}', NEW_TOKEN),
+    "detail-quoting-escaped-token-key": ('{"errors": [{"detail": "{\\"\\u0074oken\\": \\"Xy7-secretvalue\\"}"}]}',
+                                         None),
+    "title-escaped-token-key": ('{"errors": [{"title": "\\u0074oken: Xy7-secretvalue"}]}', None),
+    "message-escaped-token-key": ('{"message": "\\u0074oken=Xy7-secretvalue"}', None),
+    "json-without-errors-escaped-key": ('{"data": {"\\u0074oken": "Xy7-secretvalue"}}', None),
+    "html-escaped-token-key": ('<html>{"\\u0074oken":"Xy7-secretvalue"}</html>', None),
+    "html-url-encoded": ("<html>a=1&token%3DXy7-secretvalue</html>", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ESCAPED_BODIES))
+def test_error_messages_mask_secrets_written_with_escapes(script, case):
+    body, secret = ESCAPED_BODIES[case]
+    if secret is not None:
+        body = body % _escape_every(secret, 7)
+    secret = secret or "Xy7-secretvalue"
+    content_type = "text/html" if body.startswith("<") else "application/json"
+    script.outcomes = [answer(500, text=body, content_type=content_type)]
+    client, waits = make_client(api_retries=0)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    message = info.value.message
+    assert secret not in message and secret[-12:] not in message, message
+    assert MASK in message, message
+
+
+@pytest.mark.parametrize("text", ["access_token=Xy7-secretvalue&x=1", '{"api_token": "Xy7-secretvalue"}',
+                                  '{"session_token":"Xy7-secretvalue"}', '{"token": ["Xy7-secretvalue"]}'])
+def test_mask_secrets_covers_keys_ending_in_token_and_bracketed_values(text):
+    masked = mask_secrets(text)
+    assert "Xy7-secretvalue" not in masked and MASK in masked, masked
+
+
+def test_escapes_that_hide_no_secret_still_read_as_they_should(script):
+    # Rails writes <, > and & in JSON strings as \u003c, \u003e and \u0026.
+    body = '{"errors": [{"detail": "name \\u003cci\\u003e \\u0026 \\"x\\" is taken"}]}'
+    script.outcomes = [answer(422, text=body, content_type="application/json")]
+    client, waits = make_client(api_retries=0)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    assert 'failed with HTTP 422: name <ci> & "x" is taken' in info.value.message, info.value.message
+
+
+def _gzip_of_spaces(mebibytes):
+    import gzip
+    import io
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9) as packed:
+        for dummy in range(mebibytes):
+            packed.write(b" " * (1 << 20))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("encoding", ["gzip", "identity"])
+def test_an_answer_larger_than_the_cap_is_not_read(method, encoding):
+    # 64 MiB of spaces: in gzip some 64 KiB on the wire. Read whole, it held the task's memory (and
+    # CPU, once the bytes were in) without bound: a 30 MiB bomb decoded to 30 GiB.
+    body = _gzip_of_spaces(64) if encoding == "gzip" else b" " * (17 << 20)
+    server = Canned(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: %s\r\n"
+                     "Content-Length: %d\r\nConnection: close\r\n\r\n" % (encoding, len(body))).encode() + body)
+    try:
+        client = LatitudeClient(params(api_url="http://127.0.0.1:%d" % server.port, api_timeout=10, api_retries=2),
+                                sleep=lambda seconds: None)
+        started = time.monotonic()
+        with pytest.raises(LatitudeError) as info:
+            client.request(method, PATH, None if method == "GET" else {"data": {}})
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert "larger than 16 MiB" in info.value.message, info.value.message
+    assert info.value.status == 200
+    assert len(server.requests) == 1  # not sent again: the next answer would be as large
+    assert info.value.maybe_applied is (method == "POST")
+    assert elapsed < 5, elapsed
+
+
+@pytest.mark.parametrize("url, hidden", [
+    ("http://user:s3cretpw@127.0.0.1:1", ["s3cretpw", "user:s3cretpw"]),
+    ("https://s3cretpw@api.latitude.sh/", ["s3cretpw"]),
+    ("http://127.0.0.1:1\\@user:s3cretpw@localhost:2", ["s3cretpw"]),
+    ("https://a:s3cretpw@b@api.latitude.sh", ["s3cretpw"]),
+])
+def test_url_secrets_names_every_password_for_the_no_log_values(url, hidden):
+    found = LatitudeClient.url_secrets(url)
+    for value in hidden:
+        assert value in found, found
+    assert not any("api.latitude.sh" in value or "localhost" in value for value in found), found
+
+
+@pytest.mark.parametrize("url", ["https://api.latitude.sh", "http://127.0.0.1:8080/a@b", "", None])
+def test_url_secrets_of_a_url_without_userinfo_is_empty_or_only_the_path(url):
+    found = LatitudeClient.url_secrets(url)
+    assert not any("api.latitude.sh" in value for value in found), found
+
+
+@pytest.mark.parametrize("url", ["http://[::1%25lo]:8080", "http://[::1%25x]:8080", "https://[fe80::1%25eth0]:443",
+                                 "http://[::1%2540evil]:1"])
+def test_an_ipv6_zone_index_is_refused_before_any_request(script, url):
+    # requests cannot send it (InvalidURL), which read as a failed connection that may have applied a write.
+    with pytest.raises(ConfigError) as info:
+        make_client(api_url=url)
+    assert "api_url" in info.value.message and "zone" in info.value.message, info.value.message
+    assert script.calls == []
+
+
+@pytest.mark.parametrize("status", [500, 200])
+def test_a_large_error_body_is_masked_quickly(script, status):
+    # Only the start of a body can be quoted; masking 15 MiB of escapes took some 12 s of CPU.
+    script.outcomes = [answer(status, text="%41" * (5 << 20), content_type="text/html")]
+    client, waits = make_client(api_retries=0)
+    started = time.monotonic()
+    with pytest.raises(LatitudeError):
+        client.get(PATH)
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("sep", ["\n", "\r\n  ", " ", "<br>\n"])
+def test_the_admin_token_wrapped_over_lines_is_masked(script, sep):
+    body = "<html><pre>Authorization: %s%s%s</pre></html>" % (TOKEN[:18], sep, TOKEN[18:])
+    script.outcomes = [answer(500, text=body, content_type="text/html")]
+    client, waits = make_client(api_retries=0)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    message = info.value.message
+    assert TOKEN[:10] not in message and TOKEN[-10:] not in message, message
+    assert MASK in message
+
+
+def _closed_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_unreachable_proxy_is_named_and_nothing_counts_as_sent(monkeypatch, method):
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:%d" % _closed_port())
+    client, waits = make_client(api_url="https://127.0.0.1:%d" % _closed_port(), api_retries=1)
+    with pytest.raises(LatitudeError) as info:
+        client.request(method, PATH, None if method == "GET" else {"data": {}})
+    message = info.value.message
+    assert "proxy" in message and "HTTPS_PROXY" in message and "NO_PROXY" in message, message
+    assert "may have been applied" not in message and info.value.maybe_applied is False, message
+    assert len(waits) == 1  # retried once: a proxy may come back
+
+
+def test_a_socks_proxy_without_its_package_is_named_and_not_retried(monkeypatch):
+    def missing(*args, **kwargs):  # what requests does when PySocks is not installed
+        raise requests.exceptions.InvalidSchema("Missing dependencies for SOCKS support.")
+
+    monkeypatch.setattr(requests.adapters, "SOCKSProxyManager", missing)
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:%d" % _closed_port())
+    client, waits = make_client(api_url="https://127.0.0.1:%d" % _closed_port(), api_retries=3)
+    with pytest.raises(LatitudeError) as info:
+        client.post(PATH, {"data": {}})
+    message = info.value.message
+    assert "SOCKS" in message and "PySocks" in message, message
+    assert "may have been applied" not in message and info.value.maybe_applied is False, message
+    assert waits == []

@@ -41,6 +41,7 @@ def http_response(status, body=None, text=None, headers=None, content_type="appl
     else:
         resp._content = b""
     resp.headers.update(headers or {})
+    resp._content_consumed = True  # read already, as requests leaves an answer it has read
     return resp
 
 
