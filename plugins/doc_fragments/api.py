@@ -38,6 +38,9 @@ options:
         answer (even one that keeps sending a byte now and then) is cut off, and counts as a timeout.
       - The 429 (rate limit) waits of one task together never exceed O(api_retries) x O(api_timeout) / 2
         seconds (75 s with the defaults); an advised wait that does not fit fails the task at once.
+      - A whole task (its requests, their retries and all waits) ends within (O(api_retries) + 3) x O(api_timeout)
+        seconds (4 minutes with the defaults). An attempt gets only what is left of that time, and a retry or wait
+        that would not end within it is not made; the task then fails saying so.
       - At most 3600 (one hour).
       - If not set, the value of the E(LATITUDESH_API_TIMEOUT) environment variable is used.
     type: int

@@ -273,7 +273,7 @@ def _body_text(response):
 class LatitudeClient(object):
     """One ``requests.Session`` per module run, with the collection's auth, retry and error rules."""
 
-    def __init__(self, params, sleep=time.sleep):
+    def __init__(self, params, sleep=time.sleep, clock=time.monotonic):
         if not HAS_REQUESTS:
             raise ConfigError(missing_required_lib("requests"))
         self.base_url = validate_connection(params)
@@ -281,7 +281,11 @@ class LatitudeClient(object):
         self._token = params["auth_token"].strip()
         self.timeout = params["api_timeout"]
         self.retries = params["api_retries"]
+        # The whole task (up to three requests, their retries and waits) ends within this many seconds.
+        self.task_budget = (self.retries + 3) * self.timeout
         self._sleep = sleep
+        self._clock = clock
+        self._task_started = clock()
         self._policy = None
         self._errors = None
         self.session = requests.Session()
@@ -348,9 +352,22 @@ class LatitudeClient(object):
     def delete(self, path):
         return self.request("DELETE", path)
 
-    def _send(self, method, path, body):
-        """One attempt, ended by its Deadline after api_timeout s; a LatitudeError when it expired."""
-        with Deadline(self.timeout) as deadline:
+    def _budget_left(self):
+        return self.task_budget - (self._clock() - self._task_started)
+
+    def _wait(self, seconds, method, path, maybe_applied):
+        """Sleep before a retry, unless the wait would not end within the task's time budget."""
+        if seconds >= self._budget_left():
+            raise self.errors.budget_error(method, path, self.task_budget, maybe_applied)
+        self._sleep(seconds)
+
+    def _send(self, method, path, body, maybe_applied):
+        """One attempt, ended by its Deadline after api_timeout s (or what is left of the task's time
+        budget, if less); a LatitudeError when it expired."""
+        left = self._budget_left()
+        if left <= 0:
+            raise self.errors.budget_error(method, path, self.task_budget, maybe_applied)
+        with Deadline(min(self.timeout, left)) as deadline:
             self._adapter.deadline = deadline
             try:
                 response = self.session.request(
@@ -363,6 +380,9 @@ class LatitudeClient(object):
                 self._read_body(method, path, response)
                 return response
             except (RequestException, OSError, ValueError):
+                if deadline.expired and deadline.seconds < self.timeout:
+                    raise self.errors.budget_error(method, path, self.task_budget,
+                                                   maybe_applied or (deadline.cut and method != "GET"), final=True)
                 if deadline.expired:
                     raise self.errors.deadline_error(method, path, deadline.cut)
                 raise
@@ -390,15 +410,15 @@ class LatitudeClient(object):
         maybe_applied = False
         while True:
             try:
-                response = self._send(method, path, body)
+                response = self._send(method, path, body, maybe_applied)
             except LatitudeError as failure:  # the deadline expired; timed_out: the request was sent
                 maybe_applied = maybe_applied or failure.maybe_applied
-                if failure.status is not None:  # an answer too large to read: the next one would be too
+                if failure.status is not None or failure.final:  # too large to read, or no time left
                     failure.maybe_applied = maybe_applied
                     raise failure
                 wait = self.policy.after_failure(method, attempt, failure.timed_out)
                 if wait is not None:
-                    self._sleep(wait)
+                    self._wait(wait, method, path, maybe_applied)
                     attempt += 1
                     continue
                 failure.maybe_applied = maybe_applied
@@ -411,7 +431,7 @@ class LatitudeClient(object):
                 permanent = isinstance(exc, SSLError) or self.errors.unusable_proxy(exc)
                 wait = self.policy.after_failure(method, attempt, sent, certificate=permanent)
                 if wait is not None:
-                    self._sleep(wait)
+                    self._wait(wait, method, path, maybe_applied)
                     attempt += 1
                     continue
                 failure.maybe_applied = maybe_applied
@@ -422,7 +442,7 @@ class LatitudeClient(object):
                 rate_limited += 1
                 wait, refusal = self.policy.after_rate_limit(attempt, response)
                 if wait is not None:
-                    self._sleep(wait)
+                    self._wait(wait, method, path, maybe_applied)
                     attempt += 1
                     continue
                 raise self.errors.rate_limit_error(method, path, rate_limited, started, refusal, maybe_applied)
@@ -430,7 +450,7 @@ class LatitudeClient(object):
                 maybe_applied = maybe_applied or method != "GET"
                 wait = self.policy.after_failure(method, attempt, True)
                 if wait is not None:
-                    self._sleep(wait)
+                    self._wait(wait, method, path, maybe_applied)
                     attempt += 1
                     continue
             if 300 <= status < 400:

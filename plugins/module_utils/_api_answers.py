@@ -261,6 +261,16 @@ class AnswerErrors(object):
             what = "the connection failed before an answer arrived (%s)" % type(exc).__name__
         return self._transport(method, path, what, sent, timed_out=isinstance(exc, ReadTimeout))
 
+    def budget_error(self, method, path, budget, maybe_applied, final=True):
+        message = ("Latitude API request %s %s stopped: the task has spent its time budget of %.0f s on the API "
+                   "((api_retries + 3) x api_timeout, here (%s + 3) x %s)" % (method, path, budget, self.retries,
+                                                                              self.timeout))
+        if maybe_applied:
+            message += "; the request may have been applied"
+        message += (". The API answered too slowly or not at all: run the task again later, or raise api_timeout "
+                    "or api_retries.")
+        return LatitudeError(message, method, path, None, maybe_applied=maybe_applied, final=final)
+
     def deadline_error(self, method, path, sent):
         return self._transport(method, path, self._no_answer(), sent, timed_out=sent)
 

@@ -20,9 +20,10 @@ class LatitudeError(Exception):
     """
 
     def __init__(self, message, method=None, path=None, status=None, maybe_applied=False, pointer=None,
-                 timed_out=False):
+                 timed_out=False, final=False):
         super(LatitudeError, self).__init__(message)
         self.timed_out = timed_out
+        self.final = final  # never sent again (the task's time budget is spent)
         self.message = message
         self.method = method
         self.path = path

@@ -252,6 +252,20 @@ def test_a_dripping_answer_fails_within_api_timeout_per_attempt(run_play, listen
     assert all(lifetime < 2.0 for lifetime in lifetimes), lifetimes
 
 
+@pytest.mark.fault
+def test_a_server_that_never_answers_ends_the_task_within_its_time_budget(run_play, listeners):
+    # api_timeout=1, api_retries=5: six 1 s attempts and up to 31 s of backoff, but the task's budget is
+    # (5 + 3) x 1 = 8 s in all.
+    server = listeners(lambda conn, stop: stop.wait(30))
+    started = time.monotonic()
+    run = run_play(play([{"name": "case", INFO: {}, "ignore_errors": True}], "http://127.0.0.1:%d" % server.port,
+                        api_timeout=1, api_retries=5))
+    msg = failed_case(run)
+    assert "time budget of 8 s" in msg and "(5 + 3) x 1" in msg, msg
+    assert time.monotonic() - started < 8 + 6, "the whole playbook (start-up included) ends soon after 8 s"
+    assert 2 <= len(server.connections) <= 6, server.connections
+
+
 @pytest.mark.ratelimit
 def test_retry_after_20_for_ever_ends_within_the_documented_cap(run_play, control):
     # api_timeout=1, api_retries=3: a task waits at most 3 x 1 / 2 = 1.5 s for rate limits in all.

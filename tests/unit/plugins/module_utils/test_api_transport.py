@@ -25,6 +25,7 @@ from ansible_collections.latitudesh.cloud.plugins.module_utils._api import (
     check_api_url,
     validate_api_url,
 )
+from ansible_collections.latitudesh.cloud.plugins.module_utils import _api as api_module
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api_answers import MASK, mask_secrets
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api_retry import RetryPolicy, advised_wait
 from ansible_collections.latitudesh.cloud.tests.unit.plugins.modules.fake_latitude import http_response
@@ -743,3 +744,89 @@ def test_a_socks_proxy_without_its_package_is_named_and_not_retried(monkeypatch)
     assert "SOCKS" in message and "PySocks" in message, message
     assert "may have been applied" not in message and info.value.maybe_applied is False, message
     assert waits == []
+
+
+# --------------------------------------------------------------------------- the task's time budget
+
+
+class Clock(object):
+    """A monotonic clock that moves only when a scripted attempt or a wait says so."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_the_task_budget_is_api_retries_plus_three_times_api_timeout():
+    assert LatitudeClient(params(api_timeout=30, api_retries=5)).task_budget == 240  # under 5 minutes
+    assert LatitudeClient(params(api_timeout=7, api_retries=0)).task_budget == 21
+
+
+def test_retries_stop_when_the_task_budget_is_spent(monkeypatch):
+    clock = Clock()
+    calls = []
+
+    def slow_500(session, method, url, **kwargs):  # every attempt takes 12 s and fails
+        calls.append(method)
+        clock.now += 12
+        return http_response(500, {"errors": [{"status": "500", "detail": "busy"}]})
+
+    monkeypatch.setattr(requests.Session, "request", slow_500)
+    client = LatitudeClient(params(api_timeout=10, api_retries=5), sleep=clock.sleep, clock=clock)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    message = str(info.value)
+    assert "time budget of 80 s" in message and "(5 + 3) x 10" in message, message
+    assert "may have been applied" not in message
+    assert clock.now - 1000.0 <= 80, "no attempt or wait ends after the budget"
+    assert 1 < len(calls) < 6, calls  # retried, but not all api_retries=5 times
+
+
+def test_a_request_after_the_budget_is_spent_is_not_sent_and_a_write_before_it_may_have_been_applied(monkeypatch):
+    clock = Clock()
+    calls = []
+
+    def answer(session, method, url, **kwargs):
+        calls.append(method)
+        if method == "PATCH":  # the write is sent, its answer lost, and the time is up before a retry
+            clock.now += 32
+            raise requests.exceptions.ConnectionError("connection reset by peer")
+        clock.now += 29
+        return http_response(200, {"data": []})
+
+    monkeypatch.setattr(requests.Session, "request", answer)
+    client = LatitudeClient(params(api_timeout=30, api_retries=0), sleep=clock.sleep, clock=clock)
+    assert client.task_budget == 90
+    client.get(PATH)
+    client.get(PATH)
+    with pytest.raises(LatitudeError) as info:
+        client.patch(PATH + "/tok_a", {"data": {}})
+    assert calls == ["GET", "GET", "PATCH"]
+    assert info.value.maybe_applied is True and "may have been applied" in str(info.value)
+    with pytest.raises(LatitudeError) as info:
+        client.get(PATH)
+    assert calls == ["GET", "GET", "PATCH"], "nothing is sent once the budget is spent"
+    assert "time budget of 90 s" in str(info.value)
+
+
+def test_an_attempt_gets_only_what_is_left_of_the_budget(monkeypatch):
+    clock = Clock()
+    deadlines = []
+    real_deadline = api_module.Deadline
+
+    def recording_deadline(seconds):
+        deadlines.append(seconds)
+        return real_deadline(seconds)
+
+    monkeypatch.setattr(api_module, "Deadline", recording_deadline)
+    monkeypatch.setattr(requests.Session, "request", lambda *a, **k: http_response(200, {"data": []}))
+    client = LatitudeClient(params(api_timeout=10, api_retries=0), sleep=clock.sleep, clock=clock)
+    client.get(PATH)
+    clock.now += 25  # 5 s of the 30 s budget left
+    client.get(PATH)
+    assert deadlines == [10, 5]
