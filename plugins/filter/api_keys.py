@@ -207,10 +207,13 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
         if token_dir is not None:
             item["token_path"] = "%s/%s%s" % (token_dir, spec["name"], TOKEN_SUFFIX)
         kinds = plan.action_names
-        problem = _token_file_problem(files.get(spec["name"] + TOKEN_SUFFIX))
-        if problem and plan.before is not None and plan.before.get("name") != spec["name"] \
+        entry = files.get(spec["name"] + TOKEN_SUFFIX)
+        problem = _token_file_problem(entry)
+        if entry is None and plan.before is not None and plan.before.get("name") != spec["name"] \
                 and not _token_file_problem(files.get("%s%s" % (plan.before.get("name"), TOKEN_SUFFIX))):
-            problem = None  # renamed by id: the api_key task moves the old name's file (the record ties it to the key)
+            # Renamed by id: the api_key task moves the old name's file (the record ties it to the key), but only
+            # where nothing is (an empty file or a dangling symlink at the new name stays, so it counts as missing).
+            problem = None
         if token_files is not None and plan.before is not None and spec["state"] == "present" and problem:
             result["missing_tokens"].append(spec["name"])
             if reissue_missing and not in_use(plan.before, auth_token):

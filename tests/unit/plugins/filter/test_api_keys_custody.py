@@ -300,6 +300,25 @@ def test_a_key_renamed_by_id_with_the_old_names_file_is_not_missing_a_token(monk
     assert without_old_file["missing_tokens"] == ["deployer"]
 
 
+@pytest.mark.parametrize("entry", [
+    dict(found("deployer.token"), size=0),  # an empty file
+    dict(found("deployer.token", mode="0777", islnk=True), size=0),  # a symlink that points nowhere
+])
+def test_a_key_renamed_by_id_onto_a_file_that_holds_no_token_is_missing_a_token(monkeypatch, entry):
+    """The api_key task moves the old name's file only where nothing is: the plan must not count on that move."""
+    warnings = []
+    monkeypatch.setattr("ansible.utils.display.Display.warning", lambda self, msg, *a, **k: warnings.append(msg))
+    keys = [team_key("tok_c", "ci")]
+    declared = [{"id": "tok_c", "name": "deployer"}]
+    files = [dict(found("ci.token"), size=37), entry]
+    result = api_key_plan(keys, declared, team="prod", token_dir=TOKEN_DIR, token_files=files, warn_missing=True)
+    assert result["missing_tokens"] == ["deployer"]
+    assert len(warnings) == 1 and TOKEN_DIR + "/deployer.token holds no token" in warnings[0]
+    reissued = api_key_plan(keys, declared, token_dir=TOKEN_DIR, token_files=files, reissue_missing=True)
+    assert [(item["name"], item["state"], item["action"]) for item in reissued["converge"]] == \
+        [("deployer", "regenerated", "reissue")]
+
+
 def test_find_entries_without_a_path_are_ignored():
     result = api_key_plan([team_key("tok_c", "ci")], [{"name": "ci"}], token_dir=TOKEN_DIR,
                           token_files=[{"mode": "0644"}, "ci.token", None, found("ci.token")])
