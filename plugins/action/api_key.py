@@ -173,23 +173,38 @@ class ActionModule(ActionBase):
                         return result
             result["token_removed"] = removed
             result["changed"] = bool(result.get("changed") or removed)
-        elif result.get("api_key", {}).get("id") and not set(result.get("actions") or []) & {"create", "rotate"} \
-                and not os.path.lexists(path) and not self._move_renamed_token(result, path):
-            self._warn(result, "The key %r (id %s) exists but its token file %s does not: the API shows a token "
-                               "only once, so rotate the key to issue a new token into the file (state=regenerated; in the "
-                               "team_api_keys role, team_api_keys_reissue_missing_tokens: true)."
-                       % (result["api_key"].get("name"), result["api_key"]["id"], path))
+        elif result.get("api_key", {}).get("id") and not set(result.get("actions") or []) & {"create", "rotate"}:
+            if os.path.lexists(path):
+                self._warn_other_owner(result, path)
+            elif not self._move_renamed_token(result, path):
+                self._warn(result, "The key %r (id %s) exists but its token file %s does not: the API shows a token "
+                                   "only once, so rotate the key to issue a new token into the file (state=regenerated; "
+                                   "in the team_api_keys role, team_api_keys_reissue_missing_tokens: true)."
+                           % (result["api_key"].get("name"), result["api_key"]["id"], path))
         return result
+
+    def _warn_other_owner(self, result, path):
+        """Warn when the directory's record ties the file at ``path`` to another key (as after two keys swapped
+        names by id): a token issued for this key into it would overwrite that key's token."""
+        directory, api_key = os.path.dirname(path), result["api_key"]
+        record = read_manifest(directory)
+        owner = (record.get(os.path.basename(path)) or {}).get("id")
+        if owner is None or owner == api_key["id"]:
+            return
+        own = _files_of_key(record, directory, api_key["id"], os.path.basename(path))
+        self._warn(result, "The token file %s holds the token of key %s (so says the directory's record), not of key "
+                           "%r (id %s)%s. A token issued for key %s into %s would overwrite it: move that file away, or "
+                           "give the key another token_path, before rotating the key."
+                   % (path, owner, api_key.get("name"), api_key["id"],
+                      "; this key's token is still in %s" % os.path.join(directory, own[0]) if len(own) == 1 else "",
+                      api_key["id"], path))
 
     def _move_renamed_token(self, result, path):
         """The key has no file at ``path`` but the record ties another file to it (the key was renamed):
         move that file to ``path``. True when it was (in check mode: would be) moved."""
         directory, api_key = os.path.dirname(path), result["api_key"]
         record = read_manifest(directory)
-        names = [name for name, entry in sorted(record.items())
-                 if entry.get("id") == api_key["id"] and name != os.path.basename(path) and not name_problem(name)
-                 and name.endswith(TOKEN_SUFFIX) and os.path.isfile(os.path.join(directory, name))
-                 and not os.path.islink(os.path.join(directory, name))]
+        names = _files_of_key(record, directory, api_key["id"], os.path.basename(path))
         if len(names) != 1:
             return False
         source = os.path.join(directory, names[0])
@@ -223,6 +238,14 @@ class ActionModule(ActionBase):
     def _warn(result, message):  # pylint: disable=unused-argument
         # An action plugin's warnings go to the display (a result's "warnings" must be module warnings).
         display.warning(message)
+
+
+def _files_of_key(record, directory, key_id, exclude):
+    """The token files of ``directory`` (regular files, by plain names) that ``record`` ties to ``key_id``."""
+    return [name for name, entry in sorted(record.items())
+            if entry.get("id") == key_id and name != exclude and not name_problem(name)
+            and name.endswith(TOKEN_SUFFIX) and os.path.isfile(os.path.join(directory, name))
+            and not os.path.islink(os.path.join(directory, name))]
 
 
 def _delete_args(args, key_id):

@@ -610,6 +610,30 @@ def test_a_move_that_fails_leaves_the_token_where_it_was_and_says_so(make_action
                for warning in warnings), warnings
 
 
+@pytest.mark.parametrize("own_file", [True, False])
+def test_a_key_renamed_onto_another_keys_token_file_gets_a_warning(make_action, tmp_path, warnings, own_file):
+    """Swapping two keys' names by id: the new name's file holds the other key's token, which is kept, and said."""
+    recorded(tmp_path, "deployer.token", key_id="tok_other000000001", name="deployer")
+    if own_file:
+        recorded(tmp_path, "ci.token")
+    before = all_bytes_under(tmp_path)
+    path = tmp_path / "deployer.token"
+    result = run(make_action(dict(CONNECTION, id="tok_old0000000001", name="deployer", token_path=str(path)),
+                             [renamed_to("deployer")]))
+    assert "token_moved_from" not in result
+    assert {name: data for name, data in all_bytes_under(tmp_path).items() if name != LOCK_NAME} == \
+        {name: data for name, data in before.items() if name != LOCK_NAME}
+    assert len(warnings) == 1
+    assert "holds the token of key tok_other000000001" in warnings[0] and str(path) in warnings[0]
+    assert ("still in %s" % (tmp_path / "ci.token") in warnings[0]) is own_file
+
+
+def test_a_token_file_the_record_ties_to_the_key_itself_gets_no_warning(make_action, tmp_path, warnings):
+    recorded(tmp_path, "ci.token", key_id="tok_old0000000001")
+    result = run(make_action(dict(CONNECTION, name="ci", token_path=str(tmp_path / "ci.token")), [unchanged()]))
+    assert warnings == [] and "token_moved_from" not in result
+
+
 def test_a_failed_module_run_is_returned_with_the_path_and_no_file(make_action, tmp_path, warnings):
     path = tmp_path / "ci.token"
     failure = dict(failed=True, changed=False, msg="2 API keys are named 'ci'.")
