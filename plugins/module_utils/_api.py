@@ -371,8 +371,10 @@ class LatitudeClient(object):
             self._adapter.deadline = deadline
             try:
                 response = self.session.request(
-                    # verify per request: requests lets REQUESTS_CA_BUNDLE override the session's.
-                    method, self.base_url + path, json=body, timeout=self.timeout, verify=self.session.verify,
+                    # verify per request: requests lets REQUESTS_CA_BUNDLE override the session's. The watcher
+                    # cannot end a connect (no socket to shut down yet): connecting gets only what is left.
+                    method, self.base_url + path, json=body, verify=self.session.verify,
+                    timeout=self.timeout if left >= self.timeout else (left, self.timeout),
                     # A redirect is never followed: it would send a create or rotate twice, or the request
                     # (after a 307/308 with its body) where api_url does not point. request() refuses it.
                     auth=self._auth, allow_redirects=False, stream=True,

@@ -830,3 +830,26 @@ def test_an_attempt_gets_only_what_is_left_of_the_budget(monkeypatch):
     clock.now += 25  # 5 s of the 30 s budget left
     client.get(PATH)
     assert deadlines == [10, 5]
+
+
+def test_connecting_gets_only_what_is_left_of_the_budget():
+    """The watcher cannot end a connect (there is no socket to shut down yet): the connect timeout must be
+    what is left of the budget, not a whole api_timeout."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    queued = socket.create_connection(listener.getsockname())  # fills the accept queue: the next SYN is dropped
+    clock = Clock()
+    try:
+        client = LatitudeClient(params(api_url="http://127.0.0.1:%d" % listener.getsockname()[1], api_timeout=4,
+                                       api_retries=0), sleep=clock.sleep, clock=clock)
+        clock.now += client.task_budget - 0.5  # 0.5 s of the 12 s budget left
+        started = time.monotonic()
+        with pytest.raises(LatitudeError) as info:
+            client.post(PATH, {"data": {}})
+        elapsed = time.monotonic() - started
+    finally:
+        queued.close()
+        listener.close()
+    assert elapsed < 2.5, "the attempt took %.1f s with 0.5 s of the budget left" % elapsed
+    assert info.value.maybe_applied is False, str(info.value)
