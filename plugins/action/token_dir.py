@@ -19,6 +19,7 @@ from ansible_collections.latitudesh.cloud.plugins.modules.token_dir import ARGUM
 from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store import (
     TOKEN_SUFFIX,
     TokenStoreError,
+    display_problem,
     make_private_dirs,
     name_problem,
     nearest_existing,
@@ -41,6 +42,8 @@ class ActionModule(ActionBase):
                                     "'{{ playbook_dir }}/credentials'.")
         if "\x00" in args["path"]:
             raise AnsibleActionFail("path contains a NUL character; give the token directory without it.")
+        if display_problem(args["path"]):
+            raise AnsibleActionFail("path %s; give the token directory without it." % display_problem(args["path"]))
         path = os.path.expanduser(args["path"])
         if not os.path.isabs(path):
             path = os.path.join(self._loader.get_basedir(), path)

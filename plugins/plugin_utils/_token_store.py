@@ -52,6 +52,16 @@ def _deceptive(text):
     return None if found is None else "U+%04X" % ord(found)
 
 
+def display_problem(text):
+    """Why ``text`` (a path) shows in a terminal or a log as something it is not, or None."""
+    if any(_is_control(char) for char in text):
+        return "contains a control character (such as a newline or a tab)"
+    if _deceptive(text):
+        return "contains %s, a line separator or bidirectional control that makes it display as something it " \
+               "is not" % _deceptive(text)
+    return None
+
+
 def name_problem(name):
     """Why ``name`` cannot be one path component (a file or directory name), or None."""
     if not isinstance(name, str) or name == "":

@@ -226,6 +226,18 @@ def test_a_nul_in_path_fails_with_a_message_not_a_traceback(make_action, tmp_pat
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("char, shown", [(u"\u202e", "U+202E"), (u"\u2028", "U+2028"), (u"\u2067", "U+2067"),
+                                         ("\n", "control character"), (u"\x85", "control character")])
+def test_a_path_that_displays_as_something_else_fails_before_anything_is_made(make_action, tmp_path, char, shown):
+    """As token_path does: a line separator, bidirectional control or control character in the directory."""
+    before = tree(tmp_path)
+    with pytest.raises(AnsibleActionFail) as info:
+        run(make_action(dict(path=str(tmp_path / ("cred%sentials" % char) / "prod"))))
+    assert str(info.value).startswith("path contains ") and shown in str(info.value)
+    assert char not in str(info.value)
+    assert tree(tmp_path) == before
+
+
 # --------------------------------------------------------------------------- secure_files
 
 
