@@ -200,13 +200,13 @@ class ActionModule(ActionBase):
                       api_key["id"], path))
 
     def _move_renamed_token(self, result, path):
-        """The key has no file at ``path`` but the record ties another file to it (the key was renamed):
-        move that file to ``path``. True when it was (in check mode: would be) moved."""
+        """The key has no file at ``path`` but the record ties another file to it, under the key's old name (the
+        key was renamed): move that file to ``path``. True when it was (in check mode: would be) moved."""
         directory, api_key = os.path.dirname(path), result["api_key"]
         record = read_manifest(directory)
         names = _files_of_key(record, directory, api_key["id"], os.path.basename(path))
-        if len(names) != 1:
-            return False
+        if len(names) != 1 or record[names[0]].get("name") == api_key.get("name"):
+            return False  # not renamed since the file was recorded: token_path names another file of the same key
         source = os.path.join(directory, names[0])
         if not self._task.check_mode:
             try:

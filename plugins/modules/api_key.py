@@ -94,8 +94,9 @@ options:
         says that file holds another key's token (it is then kept, with a warning). When the key is already gone,
         the file is removed only if the record ties it to O(id).
       - With O(state=present), when the key's token file is elsewhere in the same directory (the directory's
-        record ties another file to the key's id, as after renaming the key by O(id)), that file is moved to
-        O(token_path) and the task reports RV(token_moved_from). When the record ties the file at O(token_path)
+        record ties another file to the key's id, under a name the key no longer has, as after renaming the key
+        by O(id)), that file is moved to O(token_path) and the task reports RV(token_moved_from). A key that was not
+        renamed keeps its file where it is. When the record ties the file at O(token_path)
         to another key (as after two keys swapped names by O(id)), the file is left as it is and a warning names
         both keys, because a token issued for this key into that file would overwrite the other key's token.
       - With O(state=present), a key that exists while O(token_path) does not (and no file of it can be moved

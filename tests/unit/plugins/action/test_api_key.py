@@ -591,6 +591,18 @@ def test_no_move_without_exactly_one_file_the_record_ties_to_the_key(make_action
     assert len(warnings) == 1 and "state=regenerated" in warnings[0]
 
 
+def test_a_key_that_was_not_renamed_keeps_its_token_file_where_it_is(make_action, tmp_path, warnings):
+    """Two tasks of one key with two token_path values in one directory: no file moves to and fro on every run."""
+    recorded(tmp_path, "ci.token", name="ci")
+    before = all_bytes_under(tmp_path)
+    path = tmp_path / "ci-copy.token"
+    result = run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [unchanged()]))
+    assert "token_moved_from" not in result and result["changed"] is False
+    assert {name: data for name, data in all_bytes_under(tmp_path).items() if name != LOCK_NAME} == \
+        {name: data for name, data in before.items() if name != LOCK_NAME}
+    assert len(warnings) == 1 and "state=regenerated" in warnings[0]
+
+
 def test_a_move_that_fails_leaves_the_token_where_it_was_and_says_so(make_action, tmp_path, warnings, monkeypatch):
     recorded(tmp_path, "ci.token")
     real_rename = os.rename
