@@ -207,6 +207,9 @@ class ActionModule(ActionBase):
         names = _files_of_key(record, directory, api_key["id"], os.path.basename(path))
         if len(names) != 1 or record[names[0]].get("name") == api_key.get("name"):
             return False  # not renamed since the file was recorded: token_path names another file of the same key
+        recorded, current = record[names[0]].get("token_last_slice"), api_key.get("token_last_slice")
+        if recorded is not None and current is not None and recorded != current:
+            return False  # rotated since: the file holds a token that no longer works
         source = os.path.join(directory, names[0])
         if not self._task.check_mode:
             try:

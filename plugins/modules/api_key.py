@@ -96,7 +96,8 @@ options:
       - With O(state=present), when the key's token file is elsewhere in the same directory (the directory's
         record ties another file to the key's id, under a name the key no longer has, as after renaming the key
         by O(id)), that file is moved to O(token_path) and the task reports RV(token_moved_from). A key that was not
-        renamed keeps its file where it is. When the record ties the file at O(token_path)
+        renamed keeps its file where it is, and a file whose recorded C(token_last_slice) is not the key's holds an
+        old token (the key was rotated since) and is not moved. When the record ties the file at O(token_path)
         to another key (as after two keys swapped names by O(id)), the file is left as it is and a warning names
         both keys, because a token issued for this key into that file would overwrite the other key's token.
       - With O(state=present), a key that exists while O(token_path) does not (and no file of it can be moved

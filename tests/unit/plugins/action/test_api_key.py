@@ -532,9 +532,10 @@ def renamed_to(name, actions=("update",)):
     return dict(changed=bool(actions), api_key=api_key(key_id="tok_old0000000001", name=name), actions=list(actions))
 
 
-def recorded(directory, file_name, key_id="tok_old0000000001", name="ci"):
+def recorded(directory, file_name, key_id="tok_old0000000001", name="ci", last="d063"):
+    """A token file and its record entry; ``last`` is the recorded token_last_slice (api_key()'s by default)."""
     (directory / file_name).write_text(OLD_TOKEN)
-    _token_store.update_manifest(str(directory), file_name, {"id": key_id, "name": name, "token_last_slice": "0ld0",
+    _token_store.update_manifest(str(directory), file_name, {"id": key_id, "name": name, "token_last_slice": last,
                                                              "issued_at": "2026-11-01T00:00:00+00:00"})
 
 
@@ -551,7 +552,7 @@ def test_a_renamed_key_takes_its_token_file_along(make_action, tmp_path, warning
     assert warnings == []
     tokens = json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]
     assert list(tokens) == ["deployer.token"]
-    assert tokens["deployer.token"] == {"id": "tok_old0000000001", "name": "deployer", "token_last_slice": "0ld0",
+    assert tokens["deployer.token"] == {"id": "tok_old0000000001", "name": "deployer", "token_last_slice": "d063",
                                         "issued_at": "2026-11-01T00:00:00+00:00"}
 
 
@@ -598,6 +599,20 @@ def test_a_key_that_was_not_renamed_keeps_its_token_file_where_it_is(make_action
     path = tmp_path / "ci-copy.token"
     result = run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [unchanged()]))
     assert "token_moved_from" not in result and result["changed"] is False
+    assert {name: data for name, data in all_bytes_under(tmp_path).items() if name != LOCK_NAME} == \
+        {name: data for name, data in before.items() if name != LOCK_NAME}
+    assert len(warnings) == 1 and "state=regenerated" in warnings[0]
+
+
+def test_a_file_that_holds_an_old_token_of_the_renamed_key_is_not_moved(make_action, tmp_path, warnings):
+    """The key was rotated since its file was written (the recorded token_last_slice is not the key's): the file
+    holds a token that no longer works, so it is not passed off as the key's token file."""
+    recorded(tmp_path, "ci.token", last="0ld0l")
+    before = all_bytes_under(tmp_path)
+    path = tmp_path / "deployer.token"
+    result = run(make_action(dict(CONNECTION, id="tok_old0000000001", name="deployer", token_path=str(path)),
+                             [renamed_to("deployer")]))  # the key's token_last_slice is d063
+    assert "token_moved_from" not in result and not os.path.lexists(str(path))
     assert {name: data for name, data in all_bytes_under(tmp_path).items() if name != LOCK_NAME} == \
         {name: data for name, data in before.items() if name != LOCK_NAME}
     assert len(warnings) == 1 and "state=regenerated" in warnings[0]
