@@ -100,6 +100,7 @@ class ActionModule(ActionBase):
             data = _vault_encrypt(data, password)
         api_key = result.get("api_key") or {}
         try:
+            self._set_aside_other_keys_file(result, path, api_key)
             write_token_file(path, data)
         except TokenStoreError as exc:
             return self._write_failed(result, path, str(exc), args, task_vars)
@@ -139,9 +140,13 @@ class ActionModule(ActionBase):
                 % (name, key_id, path, reason, to_text(undo.get("msg", "unknown error")).rstrip("."), key_id,
                    key_id, path)))
             return result
+        owner = (read_manifest(os.path.dirname(path)).get(os.path.basename(path)) or {}).get("id")
         try:
-            old_file = "its old token file was removed" if remove_token_file(path) else "there was no old token file"
-            update_manifest(os.path.dirname(path), os.path.basename(path), None)
+            if owner not in (None, key_id) and os.path.lexists(path):
+                old_file = "the file there holds the token of key %s and was kept" % owner
+            else:
+                old_file = "its old token file was removed" if remove_token_file(path) else "there was no old token file"
+                update_manifest(os.path.dirname(path), os.path.basename(path), None)
         except TokenStoreError:
             old_file = "the file still holds the old token, which no longer works"
         result.update(changed=True, msg=(
@@ -182,6 +187,24 @@ class ActionModule(ActionBase):
                                    "in the team_api_keys role, team_api_keys_reissue_missing_tokens: true)."
                            % (result["api_key"].get("name"), result["api_key"]["id"], path))
         return result
+
+    def _set_aside_other_keys_file(self, result, path, api_key):
+        """Before a new token goes to ``path``: when the record ties the file there to another key (two keys
+        swapped names by id), that key's token may still work, so move the file to ``<name>.<its id>.token``."""
+        directory, name = os.path.dirname(path), os.path.basename(path)
+        entry = read_manifest(directory).get(name) or {}
+        owner = entry.get("id")
+        if owner is None or owner == api_key.get("id") or os.path.islink(path) or not os.path.isfile(path):
+            return
+        stem = name[:-len(TOKEN_SUFFIX)] if name.endswith(TOKEN_SUFFIX) else name
+        aside = "%s.%s%s" % (stem, owner, TOKEN_SUFFIX)
+        if name_problem(aside) or os.path.lexists(os.path.join(directory, aside)):
+            raise TokenStoreError("the file there holds the token of key %s, and it cannot be set aside as %s"
+                                  % (owner, os.path.join(directory, aside)))
+        move_token_file(directory, name, aside, entry)
+        self._warn(result, "The token file %s held the token of key %s (so says the directory's record), which may "
+                           "still work: it was moved to %s before the new token of key %r (id %s) was written to %s."
+                   % (path, owner, os.path.join(directory, aside), api_key.get("name"), api_key.get("id"), path))
 
     def _warn_other_owner(self, result, path):
         """Warn when the directory's record ties the file at ``path`` to another key (as after two keys swapped

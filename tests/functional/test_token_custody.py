@@ -390,6 +390,22 @@ def test_renaming_a_key_by_id_moves_its_token_file(sandbox, control, run_play, t
     assert again.rc == 0 and writes(control.log()) == [] and "[WARNING]" not in again.text, again.describe()
 
 
+def test_two_keys_that_swap_names_keep_both_tokens_through_a_rotation(sandbox, control, run_play, token_dir):
+    team_dir = os.path.join(token_dir, "platform")
+    assert run_play(role_play(token_dir, [("platform", [{"name": "sw-a"}, {"name": "sw-b"}])])).rc == 0
+    key_a, key_b = sandbox.key("sw-a"), sandbox.key("sw-b")
+    swapped = [{"id": key_a["id"], "name": "sw-b"}, {"id": key_b["id"], "name": "sw-a"}]
+    run = run_play(role_play(token_dir, [("platform", swapped)]))
+    assert run.rc == 0 and "[WARNING]" in run.text, run.describe()
+    rotate_b = [swapped[0], dict(swapped[1], state="regenerated")]
+    rotated = run_play(role_play(token_dir, [("platform", rotate_b)]))
+    assert rotated.rc == 0, rotated.describe()
+    aside = os.path.join(team_dir, "sw-a.%s.token" % key_a["id"])
+    assert read(aside) == key_a["token"] and authenticates(sandbox, key_a["token"]), "A's working token is kept"
+    new_b = sandbox.key("sw-a")["token"]
+    assert read(os.path.join(team_dir, "sw-a.token")) == new_b and authenticates(sandbox, new_b)
+
+
 def test_missing_token_file_warning_sends_no_write(sandbox, control, run_play, token_dir):
     teams = [("platform", [{"name": "m2"}])]
     assert run_play(role_play(token_dir, teams)).rc == 0

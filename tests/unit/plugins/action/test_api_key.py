@@ -655,6 +655,34 @@ def test_a_key_renamed_onto_another_keys_token_file_gets_a_warning(make_action, 
     assert ("still in %s" % (tmp_path / "ci.token") in warnings[0]) is own_file
 
 
+def test_a_new_token_never_overwrites_a_file_the_record_ties_to_another_key(make_action, tmp_path, warnings):
+    """After two keys swapped names by id, rotating one must not destroy the other's working token."""
+    recorded(tmp_path, "deployer.token", key_id="tok_other000000001", name="deployer")
+    path = tmp_path / "deployer.token"
+    result = run(make_action(dict(CONNECTION, id="tok_old0000000001", name="deployer", state="regenerated",
+                                  token_path=str(path)), [rotated(api_key=api_key("tok_old0000000001", "deployer"))]))
+    aside = tmp_path / "deployer.tok_other000000001.token"
+    assert path.read_text() == TOKEN and result["token_written"] is True
+    assert aside.read_text() == OLD_TOKEN, "the other key's token is kept, beside"
+    tokens = json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]
+    assert tokens["deployer.tok_other000000001.token"]["id"] == "tok_other000000001"
+    assert tokens["deployer.token"]["id"] == "tok_old0000000001"
+    assert len(warnings) == 1 and str(aside) in warnings[0] and "tok_other000000001" in warnings[0]
+
+
+def test_a_failed_write_after_a_rotate_keeps_a_file_the_record_ties_to_another_key(make_action, tmp_path, warnings):
+    recorded(tmp_path, "deployer.token", key_id="tok_other000000001", name="deployer")
+    (tmp_path / "deployer.tok_other000000001.token").write_text("in the way")  # nowhere to set it aside
+    path = tmp_path / "deployer.token"
+    result = run(make_action(dict(CONNECTION, id="tok_old0000000001", name="deployer", state="regenerated",
+                                  token_path=str(path)), [rotated(api_key=api_key("tok_old0000000001", "deployer"))]))
+    assert result["failed"] is True and result["token_written"] is False
+    assert path.read_text() == OLD_TOKEN, "the other key's token is not removed"
+    assert "holds the token of key tok_other000000001 and was kept" in result["msg"]
+    assert "state=regenerated" in result["msg"]
+    assert TOKEN not in result["msg"]
+
+
 def test_a_token_file_the_record_ties_to_the_key_itself_gets_no_warning(make_action, tmp_path, warnings):
     recorded(tmp_path, "ci.token", key_id="tok_old0000000001")
     result = run(make_action(dict(CONNECTION, name="ci", token_path=str(tmp_path / "ci.token")), [unchanged()]))
