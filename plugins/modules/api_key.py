@@ -99,7 +99,7 @@ options:
         renamed keeps its file where it is, and a file whose recorded C(token_last_slice) is not the key's holds an
         old token (the key was rotated since) and is not moved. When the record ties the file at O(token_path)
         to another key (as after two keys swapped names by O(id)), the file is left as it is and a warning names
-        both keys. A new token (create or rotate) is never written over such a file: the file is first moved to
+        both keys. A new token (create or rotate) is never written over such a file; the file is first moved to
         C(<name>.<other key's id>.token), with a warning, so the other key's token is kept.
       - With O(state=present), a key that exists while O(token_path) does not (and no file of it can be moved
         there) gets a warning (the API cannot show its token again), so rotate it with O(state=regenerated) to
