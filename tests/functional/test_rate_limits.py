@@ -174,7 +174,9 @@ def test_role_provisions_many_keys_under_the_rate_limit(sandbox, control, run_pl
     run = run_play(playbook)
     helper.join(130)
     control.rate_limit(False)
-    assert statuses == [200] * 20, statuses
+    # The 20 writes fill the window; on a busy machine the role's first create can land among them and take
+    # its last slot, and then the helper's last write is the one refused. Either way the window is full.
+    assert statuses[:19] == [200] * 19 and statuses[19:] in ([200], [429]), statuses
     assert_no_traceback(run)
     assert run.rc == 0, run.describe()
     assert [entry for entry in run.results if entry["status"] == "failed"] == []
