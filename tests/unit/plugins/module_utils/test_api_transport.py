@@ -777,14 +777,16 @@ def test_retries_stop_when_the_task_budget_is_spent(monkeypatch):
         return http_response(500, {"errors": [{"status": "500", "detail": "busy"}]})
 
     monkeypatch.setattr(requests.Session, "request", slow_500)
+    monkeypatch.setattr("random.random", lambda: 1.0)  # the longest backoff: 1, 2, 4, 8, 16 s
     client = LatitudeClient(params(api_timeout=10, api_retries=5), sleep=clock.sleep, clock=clock)
     with pytest.raises(LatitudeError) as info:
         client.get(PATH)
     message = str(info.value)
     assert "time budget of 80 s" in message and "(5 + 3) x 10" in message, message
     assert "may have been applied" not in message
-    assert clock.now - 1000.0 <= 80, "no attempt or wait ends after the budget"
-    assert 1 < len(calls) < 6, calls  # retried, but not all api_retries=5 times
+    # Five 12 s attempts and 15 s of backoff end at 75 s; the next 16 s backoff would pass 80 s.
+    assert clock.now - 1000.0 == 75, "no attempt or wait ends after the budget"
+    assert len(calls) == 5, calls  # retried, but not all api_retries=5 times
 
 
 def test_a_request_after_the_budget_is_spent_is_not_sent_and_a_write_before_it_may_have_been_applied(monkeypatch):
