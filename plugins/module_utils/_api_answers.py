@@ -38,7 +38,7 @@ _TOKEN_FIELD = re.compile(
     r"(?i)(\b[a-z_]*token%s?\s*[:=]\s*(?:[\[{(]\s*)?%s?)([^\s\"'\\&<>,;}\])]+)" % (_QUOTE, _QUOTE)
 )
 _HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
-# Escapes that can hide a token or the word ``token`` from the patterns above: JSON \uXXXX,
+# Escapes that can hide a token or the word ``token`` from the patterns above: JSON \u escapes (\u0074),
 # percent-encoding and HTML character references. Only printable ASCII other than the quote and the
 # backslash is decoded, so that a JSON document stays one.
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|&#[xX]([0-9a-fA-F]{1,6});|&#([0-9]{1,7});")

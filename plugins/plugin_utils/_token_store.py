@@ -47,7 +47,7 @@ DECEPTIVE = frozenset(u"\u2028\u2029\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u
 
 
 def _deceptive(text):
-    """The first line separator or bidirectional control in ``text``, as ``U+XXXX``, or None."""
+    """The first line separator or bidirectional control in ``text``, as ``U+`` and four hex digits (``U+202E``), or None."""
     found = next((char for char in text if char in DECEPTIVE), None)
     return None if found is None else "U+%04X" % ord(found)
 
