@@ -529,6 +529,9 @@ class CI:
             extra.append(result.reason)
         say('%s %8s%s' % (line, fmt_seconds(result.seconds), ('  (%s)' % '; '.join(extra)) if extra else ''))
         if result.status == 'FAIL' and result.log:
+            # What failed comes first, so that a console cut short still shows it.
+            for digest_line in failure_digest(result.log):
+                say('        ! ' + digest_line)
             say('        log: %s (last %d lines, pip install chatter left out)' % (rel(result.log), TAIL_LINES))
             for tail_line in tail(result.log, TAIL_LINES):
                 say('        | ' + tail_line)
@@ -728,6 +731,17 @@ def tail(path, count):
     except OSError:
         return []
     return [line for line in lines if not PIP_CHATTER.match(line)][-count:]
+
+
+def failure_digest(path, limit=20):
+    """pytest's FAILED/ERROR summary lines and the first assertion lines (``E ...``) of a log."""
+    summary, errors = [], []
+    for line in tail(path, 10 ** 6):
+        if line.startswith(('FAILED ', 'ERROR ')):
+            summary.append(line)
+        elif line.startswith('E ') and len(errors) < limit:
+            errors.append(line)
+    return (summary + errors)[:limit]
 
 
 def _git_files():
