@@ -1,75 +1,53 @@
-# latitudesh.cloud developer targets.  Needs only python3, make and git.
-# Extra arguments for the matrix runner: make test ARGS="--only 2.21"
-# Anything missing (interpreter, tests folder, openssl, shellcheck, sdk) fails unless named:
+# latitudesh.cloud developer targets: thin wrappers around nox (noxfile.py, antsibull-nox.toml).
+# Needs python3 (3.11+, or PYTHON=python3.11), make and git; nox itself goes into .venvs/nox on first use.
+# One session: make test ARGS="-s units-2.21"; missing Pythons or tools fail unless allowed:
 # make test ALLOW_MISSING=python3.13,openssl
 
 PYTHON ?= python3
-VENV ?= .venv
 ARGS ?=
-ALLOW_MISSING ?=
-MATRIX = $(PYTHON) tests/ci/matrix.py --allow-missing '$(ALLOW_MISSING)'
+export ALLOW_MISSING ?=
+NOX = .venvs/nox/bin/nox
+# With pyenv, every installed Python answers as pythonX.Y (the machine's default stays first).
+ifneq ($(shell command -v pyenv 2>/dev/null),)
+export PYENV_VERSION ?= $(shell pyenv version-name 2>/dev/null):$(shell pyenv versions --bare 2>/dev/null | tr '\n' ':')
+endif
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test quick sanity units integration lint build demo bench sandbox clean packaging reference
+.PHONY: help list test sanity units integration functional lint build demo bench reference sandbox clean
 
 help:
-	@echo "latitudesh.cloud targets:"
-	@echo "  make venv         $(VENV) with the newest Python (3.13/3.12/3.11/python3) and its pinned ansible-core"
-	@echo "  make test         full matrix: every ansible-core/Python controller, module-side Pythons, lint, build"
-	@echo "  make quick        controller steps only, newest interpreter (matrix.py --quick)"
-	@echo "  make sanity       ansible-test sanity on the newest controller"
-	@echo "  make units        ansible-test units on the newest controller"
-	@echo "  make integration  ansible-test integration on the newest controller"
-	@echo "  make lint         antsibull-changelog lint, ansible-lint, antsibull-docs lint, docs/reference in sync"
-	@echo "  make build        collection tarball into dist/"
-	@echo "  make demo         build + install the collection, run the demo playbook twice on the sandbox"
-	@echo "  make packaging    installed-tarball, metadata and rendered-docs tests"
-	@echo "  make reference    re-render docs/reference with antsibull-docs (the docs-reference step checks it)"
-	@echo "  make bench        run tests/bench/run.py with $(VENV)"
-	@echo "  make sandbox      run the Latitude.sh API sandbox on 127.0.0.1:8765 (foreground)"
-	@echo "  make clean        remove venvs, copies, logs and build output"
-	@echo "Logs of matrix steps: tests/output/ci-logs/.  Pass runner options with ARGS=\"...\" (see: $(MATRIX) --help)."
+	@echo "make test | list          all nox sessions, then the summary | the sessions"
+	@echo "make sanity|units|integration|functional   one step on every controller"
+	@echo "make lint | build | reference   changelog, ansible-lint, docs | tarball + galaxy-importer | re-render docs"
+	@echo "make demo | bench | sandbox     demo on the sandbox | docs/performance.md | sandbox on 127.0.0.1:8765"
 
-venv:
-	@$(PYTHON) tests/ci/pick_python.py --venv $(VENV)
+$(NOX): tests/ci/requirements-nox.txt
+	$(PYTHON) -m venv .venvs/nox && .venvs/nox/bin/python -m pip install -q -r $< && touch $@
 
-test:
-	@$(MATRIX) $(ARGS)
+list: $(NOX)
+	@$(NOX) -l
 
-quick:
-	@$(MATRIX) --quick $(ARGS)
+# The summary's last line is the result; without a report (nox could not start) the run failed.
+test: $(NOX)
+	@rm -rf tests/output/junit tests/output/nox.json; mkdir -p tests/output
+	@$(NOX) --parallel auto --report tests/output/nox.json $(if $(ALLOW_MISSING),--no-error-on-missing-interpreters) \
+	  $(ARGS); rc=$$?; \
+	  if [ ! -f tests/output/nox.json ]; then echo "nox exit code $$rc, no report"; \
+	  echo "0 passed, 1 failed, 0 skipped"; \
+	  exit 1; fi; .venvs/nox/bin/python tests/ci/summary.py tests/output/nox.json || exit 1; exit $$rc
 
-sanity:
-	@$(MATRIX) --newest --steps sanity $(ARGS)
-
-units:
-	@$(MATRIX) --newest --steps units $(ARGS)
-
-integration:
-	@$(MATRIX) --newest --steps integration $(ARGS)
-
+sanity units integration functional:
+	@$(MAKE) --no-print-directory test ARGS="-t $@ $(ARGS)"
 lint:
-	@$(MATRIX) --steps changelog-lint,ansible-lint,docs-lint,docs-reference $(ARGS)
-
+	@$(MAKE) --no-print-directory test ARGS="-s changelog ansible-lint docs-check reference $(ARGS)"
 build:
-	@$(MATRIX) --steps build --dist-dir dist $(ARGS)
-
-demo: venv
-	@$(VENV)/bin/python tests/demo/run.py
-
-packaging:
-	@$(MATRIX) --steps packaging $(ARGS)
-
-reference:
-	@$(MATRIX) --steps docs-reference --update-reference
-
-bench: venv
-	@$(VENV)/bin/python tests/bench/run.py
-
+	@$(MAKE) --no-print-directory test ARGS="-s build-import-check $(ARGS)"
+demo bench: $(NOX)
+	@$(NOX) -s $@ -- $(ARGS)
+reference: $(NOX)
+	@$(NOX) -s reference -- --update
 sandbox:
 	@$(PYTHON) tests/sandbox/latitude_sandbox.py --port 8765
 
 clean:
-	@rm -rf $(VENV) .venvs .tmp dist tests/output tests/integration/inventory .ansible collections .pytest_cache
-	@find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +
-	@echo "removed $(VENV) .venvs .tmp dist tests/output and caches"
+	rm -rf .venv .venvs .nox .tmp dist tests/output tests/integration/inventory .ansible collections .pytest_cache

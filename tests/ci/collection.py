@@ -2,16 +2,13 @@
 # Copyright (c) latitudesh.cloud contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Build the collection tarball and install it: the one way the matrix, the packaging tests, the
-demo and the benchmark do it.
-
-    python tests/ci/collection.py --output DIR [--source DIR] [--install COLLECTIONS_PATH]
+"""Build the collection tarball and install it: the one way the packaging tests, the demo and the
+benchmark do it (``build``, ``install``, ``build_and_install``).
 
 ``ansible-galaxy`` runs as ``<python> -m ansible galaxy``, by default with the running Python, so
 the ansible-core of the caller's virtualenv builds and installs. Stdlib only.
 """
 
-import argparse
 import os
 import re
 import subprocess
@@ -72,24 +69,3 @@ def build_and_install(work, source=ROOT, python=None, env=None):
     """Build into ``work``/dist and install into ``work``/collections; return the collections path."""
     tarball = build(os.path.join(work, "dist"), source, python, env)
     return install(tarball, os.path.join(work, "collections"), python, env)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Build the collection tarball (and install it).")
-    parser.add_argument("--source", default=ROOT, help="collection directory (default: this tree)")
-    parser.add_argument("--output", required=True, help="directory for the tarball")
-    parser.add_argument("--install", metavar="COLLECTIONS_PATH", help="also install the tarball here")
-    args = parser.parse_args(argv)
-    try:
-        tarball = build(args.output, args.source)
-        print("built %s" % tarball)
-        if args.install:
-            print("installed into %s" % install(tarball, args.install))
-    except BuildError as error:
-        print(error, file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,9 +22,9 @@ import tarfile
 import pytest
 
 # Paths that must never reach the tarball (build_ignore in galaxy.yml, plus ansible-galaxy's defaults).
-FORBIDDEN_TOP = frozenset([".git", ".ci", ".tmp", ".ansible", ".pytest_cache", "collections", "dist"])
+FORBIDDEN_TOP = frozenset([".git", ".ci", ".tmp", ".nox", ".ansible", ".pytest_cache", "collections", "dist"])
 FORBIDDEN_FILES = frozenset([
-    "Makefile", ".gitignore", ".ansible-lint",
+    "Makefile", "noxfile.py", "antsibull-nox.toml", ".gitignore", ".ansible-lint",
     "tests/integration/inventory", "tests/integration/integration_config.yml",
     "tests/integration/cloud-config-latitudesh.ini",
 ])
@@ -42,7 +42,8 @@ REQUIRED = (
 )
 # Local clutter planted next to a copy to check that build_ignore drops it.
 DECOYS = (
-    "tests/output/ci-logs/decoy.log", ".venv/bin/decoy", ".venvs/tools/bin/decoy", ".tmp/decoy",
+    "tests/output/junit/decoy.xml", ".venv/bin/decoy", ".venvs/nox/bin/decoy", ".tmp/decoy",
+    ".nox/units-2-21/bin/decoy",
     ".ansible/collections/decoy", ".pytest_cache/decoy", "collections/decoy", "dist/decoy.txt",
     "old-build.tar.gz", "plugins/modules/__pycache__/api_key.cpython-311.pyc", "plugins/module_utils/decoy.pyc",
     "tests/integration/inventory", "tests/integration/integration_config.yml", ".git/HEAD",

@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 NAMESPACE_NAME = "latitudesh.cloud"
 ACTION_GROUP = "latitudesh"
 ACTIONGROUP_FRAGMENT = "latitudesh.cloud.api.ACTIONGROUP"
-MATRIX = os.path.join(ROOT, "tests", "ci", "matrix.py")
+NOXFILE = os.path.join(ROOT, "noxfile.py")
 
 
 def read_yaml(*parts):
@@ -60,15 +60,12 @@ def version_tuple(text):
 
 
 def controllers_under_test():
-    """(ansible-core, python) pairs of CONTROLLERS in tests/ci/matrix.py, read with ast."""
-    assert os.path.isfile(MATRIX), "tests/ci/matrix.py is missing: it names the ansible-core versions tested"
-    node = assignments(MATRIX).get("CONTROLLERS")
-    assert node is not None, "tests/ci/matrix.py has no CONTROLLERS"
-    pairs = []
-    for call in ast.walk(node):
-        if isinstance(call, ast.Call):
-            pairs.append(tuple(ast.literal_eval(arg) for arg in call.args[:2]))
-    assert pairs, "CONTROLLERS in tests/ci/matrix.py lists no controller"
+    """(ansible-core pin, python) pairs of CONTROLLERS in noxfile.py, read with ast."""
+    assert os.path.isfile(NOXFILE), "noxfile.py is missing: it names the ansible-core versions tested"
+    node = assignments(NOXFILE).get("CONTROLLERS")
+    assert node is not None, "noxfile.py has no CONTROLLERS"
+    pairs = [tuple(pair) for pair in ast.literal_eval(node).values()]
+    assert pairs, "CONTROLLERS in noxfile.py lists no controller"
     return pairs
 
 
@@ -156,7 +153,7 @@ def test_requires_ansible_is_the_lowest_ansible_core_tested():
     required = version_tuple(lower[0])
     assert required[:2] == version_tuple(lowest)[:2] and required <= version_tuple(lowest), (
         "meta/runtime.yml requires_ansible %r, but the lowest ansible-core tested (CONTROLLERS in "
-        "tests/ci/matrix.py) is %s: set requires_ansible to '>=%s.0' or test the version it claims"
+        "noxfile.py) is %s: set requires_ansible to '>=%s.0' or test the version it claims"
         % (spec, lowest, ".".join(lowest.split(".")[:2])))
 
 

@@ -5,7 +5,7 @@
 
 """docs/reference has one antsibull-docs page per module, filter and role, and an index linking them.
 
-That the pages are what antsibull-docs renders today is checked by the docs-reference step of
+That the pages are what antsibull-docs renders today is checked by the ``reference`` nox session of
 ``make test`` (``make reference`` rewrites them); this test needs no antsibull-docs.
 """
 
