@@ -4,7 +4,6 @@
 # make test ALLOW_MISSING=python3.13,openssl
 
 PYTHON ?= python3
-ARGS ?=
 export ALLOW_MISSING ?=
 NOX = .venvs/nox/bin/nox
 # With pyenv, every installed Python answers as pythonX.Y (the machine's default stays first).
@@ -16,10 +15,8 @@ endif
 .PHONY: help list test sanity units integration functional lint build demo bench reference sandbox clean
 
 help:
-	@echo "make test | list          all nox sessions, then the summary | the sessions"
-	@echo "make sanity|units|integration|functional   one step on every controller"
-	@echo "make lint | build | reference   changelog, ansible-lint, docs | tarball + galaxy-importer | re-render docs"
-	@echo "make demo | bench | sandbox     demo on the sandbox | docs/performance.md | sandbox on 127.0.0.1:8765"
+	@echo "make test | list | sanity | units | integration | functional | lint | build | demo | bench | reference"
+	@echo "     | sandbox | clean: docs/contributing.md says what each does"
 
 $(NOX): tests/ci/requirements-nox.txt
 	$(PYTHON) -m venv .venvs/nox && .venvs/nox/bin/python -m pip install -q -r $< && touch $@
@@ -31,10 +28,9 @@ list: $(NOX)
 test: $(NOX)
 	@rm -rf tests/output/junit tests/output/nox.json; mkdir -p tests/output
 	@$(NOX) --parallel auto --report tests/output/nox.json $(if $(ALLOW_MISSING),--no-error-on-missing-interpreters) \
-	  $(ARGS); rc=$$?; \
-	  if [ ! -f tests/output/nox.json ]; then echo "nox exit code $$rc, no report"; \
-	  echo "0 passed, 1 failed, 0 skipped"; \
-	  exit 1; fi; .venvs/nox/bin/python tests/ci/summary.py tests/output/nox.json || exit 1; exit $$rc
+	  $(ARGS); rc=$$?; if [ ! -f tests/output/nox.json ]; then echo "nox exit code $$rc, no report"; \
+	  echo "0 passed, 1 failed, 0 skipped"; exit 1; fi; \
+	  .venvs/nox/bin/python tests/ci/summary.py tests/output/nox.json || exit 1; exit $$rc
 
 sanity units integration functional:
 	@$(MAKE) --no-print-directory test ARGS="-t $@ $(ARGS)"
@@ -50,4 +46,4 @@ sandbox:
 	@$(PYTHON) tests/sandbox/latitude_sandbox.py --port 8765
 
 clean:
-	rm -rf .venv .venvs .nox .tmp dist tests/output tests/integration/inventory .ansible collections .pytest_cache
+	rm -rf .venvs .nox .tmp dist tests/output tests/integration/inventory .ansible collections .pytest_cache

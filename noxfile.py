@@ -17,8 +17,7 @@ import antsibull_nox
 import nox
 
 antsibull_nox.load_antsibull_nox_toml()
-nox.options.error_on_missing_interpreters = True
-nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = nox.options.reuse_existing_virtualenvs = True
 # make test runs with --parallel: sessions run side by side, except those that share ansible-test's
 # virtualenvs under ~/.ansible/test (sanity, modules) or measure time (functional, sandbox).
 nox.options.allow_parallel = True
@@ -36,24 +35,29 @@ GET_PIP_STANDIN = '''"""Stand-in for get-pip.py, written by the project's noxfil
 import os, subprocess, sys
 env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
 env.pop("GET_PIP", None)
-args = [arg for arg in sys.argv[1:] if arg not in ("--no-setuptools", "--no-wheel")]
 subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade", "--default-pip"], env=env)
+args = [arg for arg in sys.argv[1:] if arg not in ("--no-setuptools", "--no-wheel")]
 if args:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "--upgrade"] + args, env=env)
 '''
 
 
 def get_pip_standin():
-    """ansible-test makes its sanity venvs without pip, then runs ``~/.ansible/test/cache/get_pip_<version>.py``,
-    downloaded first from ci-files.testing.ansible.com (unreachable from our machines) when missing.
-    Put a stand-in there (ensurepip, then pip from the package index); a file already there is kept."""
-    cache = os.path.expanduser("~/.ansible/test/cache")
-    os.makedirs(cache, exist_ok=True)
-    for version in GET_PIP_VERSIONS:
-        path = os.path.join(cache, "get_pip_%s.py" % version.replace(".", "_"))
+    """ansible-test makes sanity venvs without pip, then runs ~/.ansible/test/cache/get_pip_<version>.py, downloaded
+    from ci-files.testing.ansible.com (unreachable here) when missing: put a stand-in there, keep one already there."""
+    cache = fresh(os.path.expanduser("~/.ansible/test/cache"), empty=False)
+    for path in [os.path.join(cache, "get_pip_%s.py" % version.replace(".", "_")) for version in GET_PIP_VERSIONS]:
         if not os.path.exists(path):
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(GET_PIP_STANDIN)
+
+
+def fresh(path, empty=True):
+    """``path``, an existing directory: emptied first unless ``empty`` is false."""
+    if empty:
+        shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def works(python):
@@ -64,9 +68,8 @@ def works(python):
 
 def copy_collection(session):
     """A fresh copy of the tracked and new files in ``ansible_collections/latitudesh/cloud``; cd there."""
-    root = os.path.join(ROOT, session.create_tmp(), "collections")  # create_tmp() may be relative
+    root = fresh(os.path.join(ROOT, session.create_tmp(), "collections"))  # create_tmp() may be relative
     copy = os.path.join(root, "ansible_collections", "latitudesh", "cloud")
-    shutil.rmtree(root, ignore_errors=True)
     listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                              check=True, stdout=subprocess.PIPE).stdout.decode("utf-8", "surrogateescape")
     for name in filter(None, listing.split("\0")):
@@ -98,13 +101,10 @@ def controller(session, core, tests, *requirements):
 
 
 def junit(session, copy_from=None):
-    """``tests/output/junit/<session>/``, emptied, with the JUnit files of ``copy_from`` copied in."""
-    path = os.path.join(ROOT, "tests", "output", "junit", session.name)
-    shutil.rmtree(path, ignore_errors=True)
-    if copy_from:
-        shutil.copytree(copy_from, path)
-    else:
-        os.makedirs(path)
+    """``tests/output/junit/<session>/``, emptied, with the JUnit files of ``copy_from`` (if any) copied in."""
+    path = fresh(os.path.join(ROOT, "tests", "output", "junit", session.name))
+    for name in os.listdir(copy_from) if copy_from and os.path.isdir(copy_from) else []:
+        shutil.copy(os.path.join(copy_from, name), path)
     return path
 
 
@@ -149,8 +149,10 @@ def sanity(session, core):
 def units(session, core):
     """ansible-test units"""
     copy = controller(session, core, "tests/unit", "tests/unit/requirements.txt")
-    ansible_test(session, "units", "--requirements")
-    junit(session, os.path.join(copy, "tests", "output", "junit"))
+    try:
+        ansible_test(session, "units", "--requirements")
+    finally:  # failed or not, the cases are counted
+        junit(session, os.path.join(copy, "tests", "output", "junit"))
 
 
 def real_api_vars(session):
@@ -159,11 +161,10 @@ def real_api_vars(session):
     parser = configparser.ConfigParser(interpolation=None)  # a token may hold "%"
     section = parser["default"] if parser.read(path) and parser.has_section("default") else {}
     url, token = section.get("api_url", "").strip().rstrip("/"), section.get("api_token", "").strip()
-    if not url.startswith(("https://", "http://")) or not token or token.startswith("@"):
-        session.error("%s: copy its .template there, fill in api_url (http(s)) and api_token (a test team's)" % path)
     midway = parser.BOOLEAN_STATES.get(section.get("fail_midway", "no").strip().lower())
-    if midway is None:
-        session.error("%s: fail_midway must be yes or no" % path)
+    if not url.startswith(("https://", "http://")) or not token or token.startswith("@") or midway is None:
+        session.error("%s: copy its .template there, fill in api_url (http(s)) and api_token (a test team's); "
+                      "fail_midway, if given, is yes or no" % path)
     return dict(latitudesh_real_api_url=url, latitudesh_real_api_token=token, latitudesh_real_api_fail_midway=midway)
 
 
@@ -177,8 +178,7 @@ def integration(session, core):
     config = os.open("tests/integration/integration_config.yml", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(config, "w") as handle:
         json.dump(real_api_vars(session) if real_api else {"latitudesh_sandbox_token_journal": journal}, handle)
-    os.makedirs(os.path.dirname(log), exist_ok=True)
-    with open(log, "w", encoding="utf-8") as output:
+    with open(os.path.join(fresh(os.path.dirname(log), empty=False), os.path.basename(log)), "w") as output:
         try:
             ansible_test(session, "integration", "-vvv", stdout=output)
         finally:
@@ -186,8 +186,8 @@ def integration(session, core):
                 lines = handle.read().splitlines()
             print("\n".join(lines[-40:] + ["(last 40 of %d lines: %s)" % (len(lines), log)]))
     if real_api:
-        skipped = sum("skipped in real-API mode: " in line for line in lines)
-        session.log("real-API mode: %d sandbox-only tests skipped (see the log)" % skipped)
+        session.log("real-API mode: %d sandbox-only tests skipped (see the log)"
+                    % sum("skipped in real-API mode: " in line for line in lines))
     else:
         session.run("python", "tests/functional/leakscan.py", "--journal", journal, "--allow-token-files",
                     "tests/output", log, "tests/output")
@@ -210,13 +210,10 @@ def modules(session):
         if "python" + version not in ALLOW_MISSING:
             session.error("python%s not found: install it, or make test ALLOW_MISSING=python%s" % (version, version))
     # ansible-test runs them with a clean environment, where a pyenv shim fails: link the interpreters themselves.
-    links = os.path.join(ROOT, session.create_tmp(), "pythons")
-    shutil.rmtree(links, ignore_errors=True)
-    os.makedirs(links)
+    links = fresh(os.path.join(ROOT, session.create_tmp(), "pythons"))
     for version in set(MODULE_PYTHONS) - set(missing):
-        found = subprocess.run(["python" + version, "-c", "import sys; print(sys.executable)"], check=True,
-                               stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
-        os.symlink(found, os.path.join(links, "python" + version))
+        found = session.run("python" + version, "-c", "import sys; print(sys.executable)", silent=True, external=True)
+        os.symlink(found.strip(), os.path.join(links, "python" + version))
     session.env["PATH"] = links + os.pathsep + os.environ["PATH"]
     cases = []  # every Python is tried, so that one failure does not hide the others
     for version, test in [(version, test) for version in MODULE_PYTHONS for test in ("compile", "import")]:
@@ -258,10 +255,8 @@ def reference(session):
     """docs/reference is what antsibull-docs renders (``-- --update`` rewrites it); docs lint with rstcheck"""
     session.install("ansible-core==%s" % CONTROLLERS["2.19"][0], "-r" + os.path.join(ROOT, TOOLS))
     update, committed = "--update" in session.posargs, os.path.join(ROOT, "docs", "reference")
-    rendered = committed if update else os.path.join(ROOT, session.create_tmp(), "reference")
+    rendered = fresh(committed if update else os.path.join(ROOT, session.create_tmp(), "reference"))
     copy_collection(session)
-    shutil.rmtree(rendered, ignore_errors=True)
-    os.makedirs(rendered)
     session.run("antsibull-docs", "collection", "--use-current", "--squash-hierarchy", "--output-format",
                 "simplified-rst", "--no-add-antsibull-docs-version", "--fail-on-error", "--cleanup", "everything",
                 "--dest-dir", rendered, "latitudesh.cloud")
@@ -271,18 +266,15 @@ def reference(session):
     session.run("antsibull-docs", "lint-collection-docs", "--plugin-docs", ".")
 
 
-#: The newest controller whose Python is installed: what make demo and make bench use.
+#: The newest controller whose Python is installed: what make demo and make bench use (not in make test).
 NEWEST = next((core for core, (_pin, python) in reversed(CONTROLLERS.items()) if works("python" + python)), "2.19")
 
 
-def newest_controller_run(script, doc):
-    """A session running tests/<script>/run.py with the newest controller's ansible-core (not in make test)."""
-    def session_func(session):
-        session.install("ansible-core==%s" % CONTROLLERS[NEWEST][0], "-r" + os.path.join(ROOT, "requirements.txt"))
-        session.run("python", os.path.join(ROOT, "tests", script, "run.py"), *session.posargs)
-    session_func.__doc__ = doc
-    nox.session(name=script, python=CONTROLLERS[NEWEST][1], default=False)(session_func)
+def newest_controller_run(session):
+    """On the newest controller: demo runs the demo playbook twice on the sandbox, bench writes docs/performance.md"""
+    session.install("ansible-core==%s" % CONTROLLERS[NEWEST][0], "-r" + os.path.join(ROOT, "requirements.txt"))
+    session.run("python", os.path.join(ROOT, "tests", session.name, "run.py"), *session.posargs)
 
 
-newest_controller_run("demo", "The demo playbook, twice, on the sandbox (after building and installing the collection)")
-newest_controller_run("bench", "Start-up and run-time benchmark, paired in one run; writes docs/performance.md")
+nox.session(name="demo", python=CONTROLLERS[NEWEST][1], default=False)(newest_controller_run)
+nox.session(name="bench", python=CONTROLLERS[NEWEST][1], default=False)(newest_controller_run)

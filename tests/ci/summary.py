@@ -3,13 +3,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Last lines of ``make test``: a line per nox session, then ``N passed, N failed, N skipped``.
 
-Reads nox's ``--report`` JSON and the JUnit files in ``tests/output/junit/<session>/``: a session
-counts its test cases, or one when it has none; skipped cases are listed as not run. A session
-nox skipped (its Python is missing) is skipped when ``ALLOW_MISSING`` names that Python
-(``python3.13``), else failed. Exit code 1 when anything failed. Stdlib only.
-"""
+Reads nox's ``--report`` JSON and the JUnit files in ``tests/output/junit/<session>/``: a session counts
+its test cases, or one when it has none; skipped cases are listed as not run. A session nox skipped
+(its Python is missing) is skipped when ``ALLOW_MISSING`` names that Python (``python3.13``, from the
+session's ``<name>-<python>`` signature in the report), else failed. Exit code 1 when anything failed."""
 
-import ast
 import glob
 import json
 import os
@@ -19,17 +17,8 @@ import xml.etree.ElementTree as ET
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def counts_as(outcome):
-    """0 passed, 1 failed, 2 skipped, from the child elements of a JUnit test case."""
-    return 1 if outcome & {"failure", "error"} else 2 if "skipped" in outcome else 0
-
-
 def main(report):
     allowed = os.environ.get("ALLOW_MISSING", "").split(",")
-    with open(os.path.join(ROOT, "noxfile.py"), encoding="utf-8") as handle:
-        assigned = {node.targets[0].id: node.value for node in ast.parse(handle.read()).body
-                    if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
-    pythons = {core: python for core, (_pin, python) in ast.literal_eval(assigned["CONTROLLERS"]).items()}
     with open(report, encoding="utf-8") as handle:
         sessions = json.load(handle)["sessions"]
     total, not_run = [0, 0, 0], []
@@ -39,11 +28,11 @@ def main(report):
         for path in glob.glob(os.path.join(ROOT, "tests", "output", "junit", name, "*.xml")):
             for case in ET.parse(path).iter("testcase"):
                 outcome = {child.tag for child in case}
-                counts[counts_as(outcome)] += 1
-                not_run += ["%s: %s" % (name, case.get("name"))] if counts_as(outcome) == 2 else []
-        # Sessions without a controller suffix (modules, sandbox, ...) run on the 2.19 controller's Python.
-        python = pythons.get(name.rsplit("-", 1)[-1], pythons["2.19"])
-        if result == "skipped" and not counts[2] and "python%s" % python in allowed:
+                index = 1 if outcome & {"failure", "error"} else 2 if "skipped" in outcome else 0
+                counts[index] += 1
+                not_run += ["%s: %s" % (name, case.get("name"))] * (index == 2)
+        pythons = [sig[len(name) + 1:] for sig in session.get("signatures", []) if sig.startswith(name + "-")]
+        if result == "skipped" and not counts[2] and pythons and "python" + pythons[0] in allowed:
             counts[2], not_run = 1, not_run + ["%s: %s" % (name, session["reason"])]
         if result != "success" and not counts[1] and not (result == "skipped" and counts[2]):
             counts[1] += 1  # failed outside its test cases, or skipped without leave
