@@ -80,9 +80,10 @@ options:
       - The file is written atomically (a temporary file in the same directory, flushed to disk, then
         renamed over the destination), with mode C(0600); missing parent directories are created with
         mode C(0700). A symlink at O(token_path) is replaced, never written through.
-      - B(Before any write request), the destination is checked (no NUL, control characters, line separators or bidirectional controls, each path
-        component at most 255 bytes, and its directory can be created and written (a probe file is
-        written and removed)). If not, the task fails naming the path and the reason, and nothing is sent.
+      - B(Before any write request), the destination is checked (no NUL, control characters, line separators,
+        bidirectional controls or invisible characters such as U+200B, each path component at most 255 bytes,
+        and its directory can be created and written (a probe file is written and removed)). If not, the
+        task fails naming the path and the reason, and nothing is sent.
       - From the list request to the written file, the task holds an exclusive lock on the directory
         (the file C(.latitudesh.lock) in it), so two runs on one machine that write into the same directory
         cannot both create the same key. Each written token is recorded, with its key's id, name,

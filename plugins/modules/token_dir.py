@@ -34,7 +34,8 @@ options:
   path:
     description:
       - The token directory on the controller. A relative path is relative to the playbook's directory.
-      - A path with a control character, a line separator or a bidirectional control is refused, as in
+      - A path with a control character, a line separator, a bidirectional control or an invisible character
+        (such as U+200B) is refused, as in
         O(latitudesh.cloud.api_key#module:token_path), because it would display as something it is not.
     type: path
     required: true

@@ -42,12 +42,18 @@ def _is_control(char):
 
 
 # Line and paragraph separators and the bidirectional controls: a name with one of them shows in a
-# terminal or a log as something it is not (a different order of characters, a broken line).
-DECEPTIVE = frozenset(u"\u2028\u2029\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# terminal or a log as something it is not (a different order of characters, a broken line). The
+# invisible characters with no place in a name (zero width space, word joiner, byte order mark, soft
+# hyphen, invisible operators, Hangul fillers) make two different names look the same: "ci-deployer"
+# and "ci-deployer" + U+200B would be two token files that `ls` shows alike. The zero width joiner and
+# non-joiner stay allowed: scripts and emoji sequences need them.
+DECEPTIVE = frozenset(u"\u2028\u2029\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+                      u"\u200b\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e\u115f\u1160\u3164\uffa0")
+DECEPTIVE_KINDS = "a line separator, bidirectional control or invisible character"
 
 
 def _deceptive(text):
-    """The first line separator or bidirectional control in ``text``, as ``U+`` and four hex digits (``U+202E``), or None."""
+    """The first character of DECEPTIVE in ``text``, as ``U+`` and four hex digits (``U+202E``), or None."""
     found = next((char for char in text if char in DECEPTIVE), None)
     return None if found is None else "U+%04X" % ord(found)
 
@@ -57,8 +63,7 @@ def display_problem(text):
     if any(_is_control(char) for char in text):
         return "contains a control character (such as a newline or a tab)"
     if _deceptive(text):
-        return "contains %s, a line separator or bidirectional control that makes it display as something it " \
-               "is not" % _deceptive(text)
+        return "contains %s, %s that makes it display as something it is not" % (_deceptive(text), DECEPTIVE_KINDS)
     return None
 
 
@@ -71,8 +76,8 @@ def name_problem(name):
     if any(_is_control(char) for char in name):
         return "contains a control character (such as a newline or a tab)"
     if _deceptive(name):
-        return "contains %s, a line separator or bidirectional control that makes the name display as " \
-               "something it is not" % _deceptive(name)
+        return "contains %s, %s that makes the name display as something it is not" % (
+            _deceptive(name), DECEPTIVE_KINDS)
     if "/" in name:
         return "contains '/'"
     if name in (".", ".."):
@@ -92,8 +97,8 @@ def path_problem(path):
     if any(_is_control(char) for char in path):
         return "token_path contains a control character (such as a newline or a tab)"
     if _deceptive(path):
-        return "token_path contains %s, a line separator or bidirectional control that makes the path display " \
-               "as something it is not" % _deceptive(path)
+        return "token_path contains %s, %s that makes the path display as something it is not" % (
+            _deceptive(path), DECEPTIVE_KINDS)
     if path.endswith("/"):
         return "token_path %s ends with '/': give the path of a file, not of a directory" % path
     if len(path.encode("utf-8", "surrogatepass")) > PATH_MAX:

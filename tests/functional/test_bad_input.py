@@ -114,6 +114,8 @@ ROLE_CASES = [
     Case("role-key-name-leading-dot", [team(api_keys=[{"name": ".ci"}])], ["name", "'.'"]),
     Case("role-one-token-for-two-teams", [team(), team(name="data")], ["auth_token", "same token", "platform", "data"]),
     Case("role-key-name-bidirectional-control", [team(api_keys=[{"name": u"ci\u202etxt"}])], ["name", "U+202E"]),
+    Case("role-key-name-zero-width-space", [team(api_keys=[{"name": "ci-deployer"}, {"name": u"ci-deployer\u200b"}])],
+         ["name", "U+200B", "invisible"]),
     Case("role-key-id-declared-twice", [team(api_keys=[{"name": "a", "id": "tok_abc"}, {"name": "b", "id": "tok_abc"}])],
          ["id", "tok_abc", "twice"]),
     Case("role-read_only-not-a-bool", [team(api_keys=[{"name": "ci-new", "read_only": "sometimes"}])], ["read_only"]),

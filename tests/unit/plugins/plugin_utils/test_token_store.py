@@ -94,7 +94,17 @@ def test_name_and_path_problem_refuse_line_separators_and_bidirectional_controls
     assert expected in path_problem(u"/srv/tok" + char + "ens/ci.token")
 
 
-@pytest.mark.parametrize("name", [u"caf\u00e9", u"\u0645\u0641\u062a\u0627\u062d", u"\u30ad\u30fc", u"ci-\U0001f511"])
+@pytest.mark.parametrize("char", [u"\u200b", u"\u2060", u"\ufeff", u"\u00ad", u"\u3164", u"\u2062"])
+def test_name_and_path_problem_refuse_invisible_characters(char):
+    # "ci-deployer" and "ci-deployer" + U+200B are two keys whose token files look the same in ls.
+    expected = "U+%04X" % ord(char)
+    assert expected in name_problem(u"ci-deployer" + char) and "invisible character" in name_problem(u"ci-deployer" + char)
+    assert expected in path_problem(u"/srv/tokens/ci-deployer" + char + ".token")
+    assert expected in path_problem(u"/srv/tok" + char + "ens/ci.token")
+
+
+@pytest.mark.parametrize("name", [u"caf\u00e9", u"\u0645\u0641\u062a\u0627\u062d", u"\u30ad\u30fc", u"ci-\U0001f511",
+                                  u"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", u"\U0001f469\u200d\U0001f4bb"])
 def test_name_problem_accepts_other_scripts_and_symbols(name):
     assert name_problem(name) is None
 
