@@ -6,15 +6,24 @@
 Reads nox's ``--report`` JSON and the JUnit files in ``tests/output/junit/<session>/``: a session counts
 its test cases, or one when it has none; skipped cases are listed as not run. A session nox skipped
 (its Python is missing) is skipped when ``ALLOW_MISSING`` names that Python (``python3.13``, from the
-session's ``<name>-<python>`` signature in the report), else failed. Exit code 1 when anything failed."""
+session's ``<name>-<python>`` signature in the report) and that Python indeed does not run; else it failed.
+Exit code 1 when anything failed."""
 
 import glob
 import json
 import os
+import shutil
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def missing(python):
+    """True when ``python`` (``python3.13``) cannot be run: the only skip that ALLOW_MISSING excuses."""
+    return shutil.which(python) is None or bool(subprocess.run([python, "-c", ""], stdout=subprocess.DEVNULL,
+                                                                stderr=subprocess.DEVNULL, check=False).returncode)
 
 
 def main(report):
@@ -32,7 +41,8 @@ def main(report):
                 counts[index] += 1
                 not_run += ["%s: %s" % (name, case.get("name"))] * (index == 2)
         pythons = [sig[len(name) + 1:] for sig in session.get("signatures", []) if sig.startswith(name + "-")]
-        if result == "skipped" and not counts[2] and pythons and "python" + pythons[0] in allowed:
+        if result == "skipped" and not counts[2] and pythons and "python" + pythons[0] in allowed and missing(
+                "python" + pythons[0]):
             counts[2], not_run = 1, not_run + ["%s: %s" % (name, session["reason"])]
         if result != "success" and not counts[1] and not (result == "skipped" and counts[2]):
             counts[1] += 1  # failed outside its test cases, or skipped without leave
