@@ -10,6 +10,7 @@ only for keys that need a change. Documented in api_key_plan.yml, api_key_spec_e
 api_key_summary.yml. Pure: no request is sent and ``requests`` is never imported.
 """
 
+import unicodedata
 from datetime import datetime, timezone
 
 from ansible.errors import AnsibleFilterError
@@ -64,7 +65,7 @@ def api_key_spec_errors(teams):
     errors = []
     if not isinstance(teams, list):
         return ["team_api_keys_teams must be a list of teams, got %s." % type(teams).__name__]
-    seen_teams, token_owner = set(), {}
+    seen_teams, token_owner = {}, {}
     for index, team in enumerate(teams):
         where = "team_api_keys_teams[%d]" % index
         if not isinstance(team, dict):
@@ -78,9 +79,9 @@ def api_key_spec_errors(teams):
             if problem:
                 errors.append("%s.name %s %s; it names the team's token directory, so choose a label that is a "
                               "plain directory name." % (where, _shown(label), problem))
-            elif label in seen_teams:
-                errors.append("%s.name %r is declared twice." % (where, label))
-            seen_teams.add(label)
+            elif _looks_like(label, seen_teams):
+                errors.append("%s.name %s %s." % (where, _shown(label), _looks_like(label, seen_teams)))
+            seen_teams.setdefault(unicodedata.normalize("NFC", label), label)
         in_team = " (team %s)" % _shown(label) if isinstance(label, str) and label.strip() else ""
         if not isinstance(team.get("auth_token"), str) or not team["auth_token"].strip():
             errors.append("%s.auth_token%s must be that team's admin token (a non-blank string)." % (where, in_team))
@@ -98,6 +99,18 @@ def api_key_spec_errors(teams):
     return errors
 
 
+def _looks_like(name, seen):
+    """Why ``name`` clashes with a name of ``seen`` (NFC form: name), or None: the same name, or the same
+    letters in another Unicode form (NFC, NFD), which shows the same and gives a token file that looks the same."""
+    other = seen.get(unicodedata.normalize("NFC", name))
+    if other is None:
+        return None
+    if other == name:
+        return "is declared twice"
+    return ("shows the same as %s (the same letters written in another Unicode form, NFC or NFD), so their token "
+            "files would look alike: write both names the same way, or choose another name" % _shown(other))
+
+
 def _shown(text):
     """A name for a message: quoted, cut when long, with control characters escaped."""
     shown = repr(text if len(text) <= 60 else text[:40] + "...")
@@ -105,7 +118,7 @@ def _shown(text):
 
 
 def _key_errors(where, keys, team):
-    errors, names, ids = [], set(), set()
+    errors, names, ids = [], {}, set()
     for index, key in enumerate(keys):
         at = "%s.api_keys[%d]" % (where, index)
         if not isinstance(key, dict) or not isinstance(key.get("name"), str):
@@ -117,9 +130,12 @@ def _key_errors(where, keys, team):
         if problem:
             errors.append("%s.name %s%s %s; the key's token file is <team>/<name>.token, so choose a name that "
                           "is a plain file name." % (at, _shown(name), in_team, problem))
-        if name in names:
+        clash = _looks_like(name, names)
+        if clash == "is declared twice":
             errors.append("%s.name %r is declared twice%s." % (at, name, in_team or " in this team"))
-        names.add(name)
+        elif clash:
+            errors.append("%s.name %s%s %s." % (at, _shown(name), in_team, clash))
+        names.setdefault(unicodedata.normalize("NFC", name), name)
         at = "%s (key %s%s)" % (at, _shown(name), in_team)
         if key.get("id") is not None:
             if not isinstance(key["id"], str):

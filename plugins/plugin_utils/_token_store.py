@@ -20,6 +20,7 @@ import signal
 import stat
 import tempfile
 import time
+import unicodedata
 
 RESERVED_PREFIX = ".latitudesh"
 LOCK_NAME = ".latitudesh.lock"
@@ -41,20 +42,46 @@ def _is_control(char):
     return code < 32 or 127 <= code < 160
 
 
-# Line and paragraph separators and the bidirectional controls: a name with one of them shows in a
-# terminal or a log as something it is not (a different order of characters, a broken line). The
-# invisible characters with no place in a name (zero width space, word joiner, byte order mark, soft
-# hyphen, invisible operators, Hangul fillers) make two different names look the same: "ci-deployer"
-# and "ci-deployer" + U+200B would be two token files that `ls` shows alike. The zero width joiner and
-# non-joiner stay allowed: scripts and emoji sequences need them.
+# Characters that make a name display as something it is not: line and paragraph separators, the
+# bidirectional controls (a different order of characters, a broken line), and the invisible ones, which
+# make two different names look the same ("ci-deployer" and "ci-deployer" + U+200B would be two token files
+# that `ls` shows alike). _deceptive() refuses every format character (Unicode category Cf: zero width
+# space, word joiner, byte order mark, soft hyphen, invisible operators, tags ...), every space but
+# U+0020, unassigned code points, and the letters and marks below that show as nothing or as a space.
+# The zero width joiner and non-joiner and the variation selectors are allowed where scripts and emoji
+# need them, after a non-ASCII character (and, for the joiners, before one); next to ASCII or at either
+# end of a name they only hide.
 DECEPTIVE = frozenset(u"\u2028\u2029\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                      u"\u200b\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e\u115f\u1160\u3164\uffa0")
+                      u"\u200b\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e\u115f\u1160\u3164\uffa0"
+                      u"\u2800\u034f\u17b4\u17b5")
 DECEPTIVE_KINDS = "a line separator, bidirectional control or invisible character"
+JOINERS = frozenset(u"\u200c\u200d")
+
+
+def _is_selector(char):
+    """A variation selector (emoji, CJK) or a Mongolian free variation selector."""
+    code = ord(char)
+    return 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF or code in (0x180B, 0x180C, 0x180D, 0x180F)
+
+
+def _hides(text, index):
+    """True when the character at ``index`` of ``text`` makes it display as something it is not."""
+    char = text[index]
+    if char in DECEPTIVE:
+        return True
+    if char in JOINERS or _is_selector(char):
+        before = text[index - 1] if index else u""
+        after = text[index + 1] if index + 1 < len(text) else u""
+        if not before or ord(before) < 128 or before in JOINERS or (_is_selector(before) and _is_selector(char)):
+            return True
+        return char in JOINERS and (not after or ord(after) < 128 or after in JOINERS or _is_selector(after))
+    category = unicodedata.category(char)
+    return category in ("Cf", "Cn", "Zl", "Zp") or (category == "Zs" and char != u" ")
 
 
 def _deceptive(text):
-    """The first character of DECEPTIVE in ``text``, as ``U+`` and four hex digits (``U+202E``), or None."""
-    found = next((char for char in text if char in DECEPTIVE), None)
+    """The first character of ``text`` that hides (see DECEPTIVE), as ``U+`` and its hex digits (``U+202E``), or None."""
+    found = next((char for index, char in enumerate(text) if _hides(text, index)), None)
     return None if found is None else "U+%04X" % ord(found)
 
 

@@ -116,6 +116,8 @@ ROLE_CASES = [
     Case("role-key-name-bidirectional-control", [team(api_keys=[{"name": u"ci\u202etxt"}])], ["name", "U+202E"]),
     Case("role-key-name-zero-width-space", [team(api_keys=[{"name": "ci-deployer"}, {"name": u"ci-deployer\u200b"}])],
          ["name", "U+200B", "invisible"]),
+    Case("role-key-names-nfc-and-nfd", [team(api_keys=[{"name": u"caf\u00e9"}, {"name": u"cafe\u0301"}])],
+         ["name", "another Unicode form"]),
     Case("role-key-id-declared-twice", [team(api_keys=[{"name": "a", "id": "tok_abc"}, {"name": "b", "id": "tok_abc"}])],
          ["id", "tok_abc", "twice"]),
     Case("role-read_only-not-a-bool", [team(api_keys=[{"name": "ci-new", "read_only": "sometimes"}])], ["read_only"]),

@@ -121,6 +121,14 @@ def test_spec_errors_duplicate_team_name():
     ]
 
 
+def test_spec_errors_team_names_that_differ_only_in_unicode_form():
+    # NFC "café" and NFD "café" are different strings that show the same: two token directories alike.
+    errors = api_key_spec_errors([team(name=u"caf\u00e9"), team(name=u"cafe\u0301")])
+    assert len(errors) == 1
+    assert errors[0].startswith(u"team_api_keys_teams[1].name 'cafe\u0301' shows the same as 'caf\u00e9' (the same "
+                                u"letters written in another Unicode form, NFC or NFD)")
+
+
 @pytest.mark.parametrize("overrides", [{"auth_token": ""}, {"auth_token": "  "}, {"auth_token": None}, {"auth_token": 123}])
 def test_spec_errors_bad_auth_token(overrides):
     assert api_key_spec_errors([team(name="a"), team(name="b", **overrides)]) == [
@@ -194,6 +202,15 @@ def test_spec_errors_blank_key_name_uses_module_validation():
 def test_spec_errors_duplicate_key_name_in_one_team():
     assert key_errors({"name": "ci"}, {"name": "mon"}, {"name": "ci"}) == [
         "team_api_keys_teams[0].api_keys[2].name 'ci' is declared twice in team 'prod'.",
+    ]
+
+
+def test_spec_errors_key_names_that_differ_only_in_unicode_form():
+    errors = key_errors({"name": u"cafe\u0301"}, {"name": "mon"}, {"name": u"caf\u00e9"})
+    assert errors == [
+        u"team_api_keys_teams[0].api_keys[2].name 'caf\u00e9' in team 'prod' shows the same as 'cafe\u0301' (the same "
+        u"letters written in another Unicode form, NFC or NFD), so their token files would look alike: write both "
+        u"names the same way, or choose another name.",
     ]
 
 

@@ -94,7 +94,14 @@ def test_name_and_path_problem_refuse_line_separators_and_bidirectional_controls
     assert expected in path_problem(u"/srv/tok" + char + "ens/ci.token")
 
 
-@pytest.mark.parametrize("char", [u"\u200b", u"\u2060", u"\ufeff", u"\u00ad", u"\u3164", u"\u2062"])
+@pytest.mark.parametrize("char", [
+    u"\u200b", u"\u2060", u"\ufeff", u"\u00ad", u"\u3164", u"\u2062",  # zero width, joiner, BOM, soft hyphen, filler
+    u"\u206a", u"\ufff9", u"\U0001d173", u"\U000e0001", u"\U000e0041",  # other format characters (Cf), tags
+    u"\u00a0", u"\u2007", u"\u3000", u"\u1680",  # spaces other than U+0020
+    u"\u2065",  # unassigned
+    u"\u2800", u"\u034f", u"\u17b4", u"\u180b",  # a blank pattern, marks that show as nothing
+    u"\u200d", u"\u200c", u"\ufe0f",  # a joiner or a variation selector after ASCII only hides
+])
 def test_name_and_path_problem_refuse_invisible_characters(char):
     # "ci-deployer" and "ci-deployer" + U+200B are two keys whose token files look the same in ls.
     expected = "U+%04X" % ord(char)
@@ -103,8 +110,18 @@ def test_name_and_path_problem_refuse_invisible_characters(char):
     assert expected in path_problem(u"/srv/tok" + char + "ens/ci.token")
 
 
+@pytest.mark.parametrize("name, char", [
+    (u"\u200dci", u"\u200d"), (u"\u00e9\u200d", u"\u200d"), (u"\u00e9\u200d\u200d\u00e9", u"\u200d"),
+    (u"\u00e9\u200cx", u"\u200c"), (u"\ufe0fx", u"\ufe0f"), (u"\u2764\ufe0f\ufe0f", u"\ufe0f"),
+])
+def test_name_problem_refuses_joiners_and_selectors_at_an_end_or_beside_ascii(name, char):
+    assert "U+%04X" % ord(char) in (name_problem(name) or "")
+
+
 @pytest.mark.parametrize("name", [u"caf\u00e9", u"\u0645\u0641\u062a\u0627\u062d", u"\u30ad\u30fc", u"ci-\U0001f511",
-                                  u"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", u"\U0001f469\u200d\U0001f4bb"])
+                                  u"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian, with a non-joiner
+                                  u"\U0001f469\u200d\U0001f4bb", u"\u2764\ufe0f\u200d\U0001f525",  # emoji sequences
+                                  u"ci-\u2764\ufe0f", u"\u0928\u094d\u200d\u0928", u"cafe\u0301"])
 def test_name_problem_accepts_other_scripts_and_symbols(name):
     assert name_problem(name) is None
 
