@@ -32,6 +32,7 @@ from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import 
 from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store import (
     TOKEN_SUFFIX,
     name_problem,
+    path_problem,
 )
 
 KEY_OPTIONS = ("name", "id", "state", "read_only", "allowed_ips")
@@ -60,8 +61,12 @@ def file_name_problem(name, suffix=""):
     return problem
 
 
-def api_key_spec_errors(teams):
-    """Every problem in a list of team declarations, each naming the variable; [] when all is well."""
+def api_key_spec_errors(teams, token_dir=None):
+    """Every problem in a list of team declarations, each naming the variable; [] when all is well.
+
+    With ``token_dir`` (the role's team_api_keys_token_dir), each key's token file path
+    ``<token_dir>/<team>/<name>.token`` is checked as the api_key action checks token_path, so that a
+    path it would refuse stops the run before any request instead of after the first keys."""
     errors = []
     if not isinstance(teams, list):
         return ["team_api_keys_teams must be a list of teams, got %s." % type(teams).__name__]
@@ -96,6 +101,21 @@ def api_key_spec_errors(teams):
             errors.append("%s.api_keys%s must be a list (it may be empty)." % (where, in_team))
             continue
         errors.extend(_key_errors(where, keys, label if isinstance(label, str) else None))
+        if isinstance(token_dir, str) and isinstance(label, str) and label.strip() and not file_name_problem(label):
+            errors.extend(_path_errors(where, keys, token_dir, label))
+    return errors
+
+
+def _path_errors(where, keys, token_dir, team):
+    """Problems of the token file paths that the names alone do not show (the whole path's length)."""
+    errors = []
+    for index, key in enumerate(keys):
+        if isinstance(key, dict) and isinstance(key.get("name"), str) and not file_name_problem(key["name"], TOKEN_SUFFIX):
+            problem = path_problem("%s/%s/%s%s" % (token_dir.rstrip("/"), team, key["name"], TOKEN_SUFFIX))
+            if problem:
+                errors.append("%s.api_keys[%d] (key %s in team %s): its token file <token_dir>/<team>/<name>.token: %s; "
+                              "choose a shorter team_api_keys_token_dir, team label or key name."
+                              % (where, index, _shown(key["name"]), _shown(team), problem.replace("token_path ", "the path ", 1)))
     return errors
 
 

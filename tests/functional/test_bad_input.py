@@ -22,8 +22,9 @@ LONG_NAME = "k" * 256
 
 
 class Case(object):
-    def __init__(self, id, args, options, module=KEY, api_url=None):
+    def __init__(self, id, args, options, module=KEY, api_url=None, role_vars=None):
         self.id = id
+        self.role_vars = role_vars or {}  # role cases: other role variables than team_api_keys_teams
         self.args = args
         self.options = options  # every one of these must appear in the message
         self.module = module
@@ -116,6 +117,9 @@ ROLE_CASES = [
     Case("role-key-name-bidirectional-control", [team(api_keys=[{"name": u"ci\u202etxt"}])], ["name", "U+202E"]),
     Case("role-key-name-zero-width-space", [team(api_keys=[{"name": "ci-deployer"}, {"name": u"ci-deployer\u200b"}])],
          ["name", "U+200B", "invisible"]),
+    Case("role-token-file-path-too-long", [team(api_keys=[{"name": "short"}, {"name": "k" * 240}])],
+         ["api_keys[1]", "4095 bytes", "team_api_keys_token_dir"],
+         role_vars={"team_api_keys_token_dir": "/tmp/latitudesh-bad-input/" + "/".join(["d" * 250] * 16)}),
     Case("role-key-names-nfc-and-nfd", [team(api_keys=[{"name": u"caf\u00e9"}, {"name": u"cafe\u0301"}])],
          ["name", "another Unicode form"]),
     Case("role-key-id-declared-twice", [team(api_keys=[{"name": "a", "id": "tok_abc"}, {"name": "b", "id": "tok_abc"}])],
@@ -138,7 +142,7 @@ def module_task(case, url):
 def role_block(case, url):
     include = {"ansible.builtin.include_role": {"name": "latitudesh.cloud.team_api_keys"}}
     if case.args is not None:
-        include["vars"] = {"team_api_keys_teams": case.args}
+        include["vars"] = dict(case.role_vars, team_api_keys_teams=case.args)
     return {
         "name": "case: %s" % case.id,
         "module_defaults": {GROUP: {"api_url": "%s/case-%s" % (url, case.id), "api_retries": 0}},

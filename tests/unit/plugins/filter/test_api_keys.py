@@ -214,6 +214,20 @@ def test_spec_errors_key_names_that_differ_only_in_unicode_form():
     ]
 
 
+def test_spec_errors_with_token_dir_check_the_whole_token_file_path():
+    # Every component is short enough, but the whole path is not: the api_key action would refuse the
+    # second key's token_path after the first key was created.
+    token_dir = "/srv/" + "/".join(["d" * 250] * 16)
+    teams = [team(name="prod", api_keys=[{"name": "short"}, {"name": "k" * 240}])]
+    assert api_key_spec_errors(teams) == []
+    errors = api_key_spec_errors(teams, token_dir=token_dir)
+    assert len(errors) == 1
+    assert errors[0].startswith("team_api_keys_teams[0].api_keys[1] (key 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk...' in "
+                                "team 'prod'): its token file <token_dir>/<team>/<name>.token: the path is longer than "
+                                "4095 bytes; choose a shorter team_api_keys_token_dir")
+    assert api_key_spec_errors(teams, token_dir="/srv/tokens") == []
+
+
 def test_spec_errors_same_key_name_in_two_teams_is_fine():
     teams = [team(name="prod", api_keys=[{"name": "ci"}]), team(name="staging", api_keys=[{"name": "ci"}])]
     assert api_key_spec_errors(teams) == []
