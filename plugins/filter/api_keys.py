@@ -86,7 +86,7 @@ def api_key_spec_errors(teams, token_dir=None):
                               "plain directory name." % (where, _shown(label), problem))
             elif _looks_like(label, seen_teams):
                 errors.append("%s.name %s %s." % (where, _shown(label), _looks_like(label, seen_teams)))
-            seen_teams.setdefault(unicodedata.normalize("NFC", label), label)
+            seen_teams.setdefault(_folded(label), label)
         in_team = " (team %s)" % _shown(label) if isinstance(label, str) and label.strip() else ""
         if not isinstance(team.get("auth_token"), str) or not team["auth_token"].strip():
             errors.append("%s.auth_token%s must be that team's admin token (a non-blank string)." % (where, in_team))
@@ -119,16 +119,21 @@ def _path_errors(where, keys, token_dir, team):
     return errors
 
 
+def _folded(name):
+    """``name`` as a case- and normalization-insensitive file system (macOS) compares file names."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
 def _looks_like(name, seen):
-    """Why ``name`` clashes with a name of ``seen`` (NFC form: name), or None: the same name, or the same
-    letters in another Unicode form (NFC, NFD), which shows the same and gives a token file that looks the same."""
-    other = seen.get(unicodedata.normalize("NFC", name))
+    """Why ``name`` clashes with a name of ``seen`` (folded: name), or None: the same name, or one that differs
+    only in letter case or Unicode form (NFC, NFD), whose token file would be the same file on macOS."""
+    other = seen.get(_folded(name))
     if other is None:
         return None
     if other == name:
         return "is declared twice"
-    return ("shows the same as %s (the same letters written in another Unicode form, NFC or NFD), so their token "
-            "files would look alike: write both names the same way, or choose another name" % _shown(other))
+    return ("differs from %s only in letter case or in Unicode form (NFC, NFD), so their token files would be one "
+            "file on macOS and look alike elsewhere: choose names that differ in more than that" % _shown(other))
 
 
 def _shown(text):
@@ -155,7 +160,7 @@ def _key_errors(where, keys, team):
             errors.append("%s.name %r is declared twice%s." % (at, name, in_team or " in this team"))
         elif clash:
             errors.append("%s.name %s%s %s." % (at, _shown(name), in_team, clash))
-        names.setdefault(unicodedata.normalize("NFC", name), name)
+        names.setdefault(_folded(name), name)
         at = "%s (key %s%s)" % (at, _shown(name), in_team)
         if key.get("id") is not None:
             if not isinstance(key["id"], str):
@@ -285,14 +290,15 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
         result[outcome.get(action, "updated")].append(spec["name"])
         result["converge"].append(dict(item, action=action))
     if purge:
-        wanted = set(key.get("name") for key in declared)
+        # Folded: on macOS a declared "Deployer" and a purged "deployer" share one token file.
+        wanted = set(_folded(key["name"]) for key in declared if isinstance(key.get("name"), str))
         matched = _matched_ids(team_keys, declared)
         for key in team_keys:
             if key["id"] in matched or in_use(key, auth_token):
                 continue
             item = {"id": key["id"], "name": key["name"], "token_path": None}
             # A purged key's file is removed only when no declared key owns that file name.
-            if token_dir is not None and key["name"] not in wanted and file_name_problem(key["name"], TOKEN_SUFFIX) is None:
+            if token_dir is not None and _folded(key["name"]) not in wanted and file_name_problem(key["name"], TOKEN_SUFFIX) is None:
                 item["token_path"] = "%s/%s%s" % (token_dir, key["name"], TOKEN_SUFFIX)
             result["purge"].append(item)
             result["deleted"].append(key["name"])

@@ -125,8 +125,8 @@ def test_spec_errors_team_names_that_differ_only_in_unicode_form():
     # NFC "café" and NFD "café" are different strings that show the same: two token directories alike.
     errors = api_key_spec_errors([team(name=u"caf\u00e9"), team(name=u"cafe\u0301")])
     assert len(errors) == 1
-    assert errors[0].startswith(u"team_api_keys_teams[1].name 'cafe\u0301' shows the same as 'caf\u00e9' (the same "
-                                u"letters written in another Unicode form, NFC or NFD)")
+    assert errors[0].startswith(u"team_api_keys_teams[1].name 'cafe\u0301' differs from 'caf\u00e9' only in letter "
+                                u"case or in Unicode form (NFC, NFD)")
 
 
 @pytest.mark.parametrize("overrides", [{"auth_token": ""}, {"auth_token": "  "}, {"auth_token": None}, {"auth_token": 123}])
@@ -208,10 +208,21 @@ def test_spec_errors_duplicate_key_name_in_one_team():
 def test_spec_errors_key_names_that_differ_only_in_unicode_form():
     errors = key_errors({"name": u"cafe\u0301"}, {"name": "mon"}, {"name": u"caf\u00e9"})
     assert errors == [
-        u"team_api_keys_teams[0].api_keys[2].name 'caf\u00e9' in team 'prod' shows the same as 'cafe\u0301' (the same "
-        u"letters written in another Unicode form, NFC or NFD), so their token files would look alike: write both "
-        u"names the same way, or choose another name.",
+        u"team_api_keys_teams[0].api_keys[2].name 'caf\u00e9' in team 'prod' differs from 'cafe\u0301' only in letter "
+        u"case or in Unicode form (NFC, NFD), so their token files would be one file on macOS and look alike "
+        u"elsewhere: choose names that differ in more than that.",
     ]
+
+
+def test_spec_errors_names_that_differ_only_in_case():
+    # Two keys, one token file on macOS: the second write would replace the first key's only token.
+    assert key_errors({"name": "Deployer"}, {"name": "deployer"}) == [
+        "team_api_keys_teams[0].api_keys[1].name 'deployer' in team 'prod' differs from 'Deployer' only in letter "
+        "case or in Unicode form (NFC, NFD), so their token files would be one file on macOS and look alike "
+        "elsewhere: choose names that differ in more than that.",
+    ]
+    errors = api_key_spec_errors([team(name="Prod"), team(name="prod")])
+    assert len(errors) == 1 and "differs from 'Prod' only in letter case" in errors[0]
 
 
 def test_spec_errors_with_token_dir_check_the_whole_token_file_path():

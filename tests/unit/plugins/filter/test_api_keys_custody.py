@@ -167,6 +167,16 @@ def test_purge_token_path_only_for_undeclared_valid_file_names():
     }
 
 
+@pytest.mark.parametrize("purged", [u"deployer", u"DEPLOYER", u"cafe\u0301"])
+def test_purge_keeps_a_file_that_a_declared_name_shares_on_macos(purged):
+    # On a case- and normalization-insensitive file system, deployer.token is Deployer.token: removing the
+    # purged key's file would remove the token just written for the declared key.
+    declared = u"caf\u00e9" if purged.startswith("cafe") else u"Deployer"
+    keys = [team_key("tok_d", declared), team_key("tok_p", purged)]
+    result = api_key_plan(keys, [{"name": declared}], purge=True, token_dir=TOKEN_DIR)
+    assert result["purge"] == [{"id": "tok_p", "name": purged, "token_path": None}]
+
+
 def test_purge_never_lists_the_in_use_key():
     keys = [team_key("tok_admin", "admin", token_last_slice=IN_USE_SLICE), team_key("tok_1", "stale")]
     result = api_key_plan(keys, [], purge=True, auth_token=AUTH_TOKEN, token_dir=TOKEN_DIR)
