@@ -10,6 +10,7 @@ only for keys that need a change. Documented in api_key_plan.yml, api_key_spec_e
 api_key_summary.yml. Pure: no request is sent and ``requests`` is never imported.
 """
 
+import os
 import unicodedata
 from datetime import datetime, timezone
 
@@ -30,7 +31,9 @@ from ansible_collections.latitudesh.cloud.plugins.module_utils._api_keys import 
     validate_spec,
 )
 from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store import (
+    JOINERS,
     TOKEN_SUFFIX,
+    is_selector,
     name_problem,
     path_problem,
 )
@@ -61,12 +64,13 @@ def file_name_problem(name, suffix=""):
     return problem
 
 
-def api_key_spec_errors(teams, token_dir=None):
+def api_key_spec_errors(teams, token_dir=None, base_dir=None):
     """Every problem in a list of team declarations, each naming the variable; [] when all is well.
 
     With ``token_dir`` (the role's team_api_keys_token_dir), each key's token file path
-    ``<token_dir>/<team>/<name>.token`` is checked as the api_key action checks token_path, so that a
-    path it would refuse stops the run before any request instead of after the first keys."""
+    ``<token_dir>/<team>/<name>.token`` is checked as the api_key action checks token_path, as written and
+    once ``~`` is expanded and a relative path joined to ``base_dir`` (the playbook's directory), so that a
+    path it or the file system would refuse stops the run before any request instead of after the first keys."""
     errors = []
     if not isinstance(teams, list):
         return ["team_api_keys_teams must be a list of teams, got %s." % type(teams).__name__]
@@ -102,16 +106,19 @@ def api_key_spec_errors(teams, token_dir=None):
             continue
         errors.extend(_key_errors(where, keys, label if isinstance(label, str) else None))
         if isinstance(token_dir, str) and isinstance(label, str) and label.strip() and not file_name_problem(label):
-            errors.extend(_path_errors(where, keys, token_dir, label))
+            errors.extend(_path_errors(where, keys, token_dir, label, base_dir))
     return errors
 
 
-def _path_errors(where, keys, token_dir, team):
+def _path_errors(where, keys, token_dir, team, base_dir):
     """Problems of the token file paths that the names alone do not show (the whole path's length)."""
     errors = []
     for index, key in enumerate(keys):
         if isinstance(key, dict) and isinstance(key.get("name"), str) and not file_name_problem(key["name"], TOKEN_SUFFIX):
-            problem = path_problem("%s/%s/%s%s" % (token_dir.rstrip("/"), team, key["name"], TOKEN_SUFFIX))
+            path = "%s/%s/%s%s" % (token_dir, team, key["name"], TOKEN_SUFFIX)  # as the role writes it
+            full = os.path.expanduser(path)
+            full = os.path.normpath(os.path.join(base_dir, full) if isinstance(base_dir, str) else full)
+            problem = path_problem(path) or path_problem(full)
             if problem:
                 errors.append("%s.api_keys[%d] (key %s in team %s): its token file <token_dir>/<team>/<name>.token: %s; "
                               "choose a shorter team_api_keys_token_dir, team label or key name."
@@ -120,8 +127,17 @@ def _path_errors(where, keys, token_dir, team):
 
 
 def _folded(name):
-    """``name`` as a case- and normalization-insensitive file system (macOS) compares file names."""
-    return unicodedata.normalize("NFC", name).casefold()
+    """``name`` as a case- and normalization-insensitive file system (macOS) compares file names, without the
+    joiners and variation selectors (allowed inside non-ASCII names, they show as nothing)."""
+    return "".join(char for char in unicodedata.normalize("NFC", name).casefold()
+                   if char not in JOINERS and not is_selector(char))
+
+
+def _folded_twin(team_keys, name, itself):
+    """Another key of the team (not ``itself``) whose name differs from ``name`` but folds the same, or None."""
+    folded = _folded(name)
+    return next((key for key in team_keys if key["name"] != name and _folded(key["name"]) == folded
+                 and (itself is None or key["id"] != itself.get("id"))), None)
 
 
 def _looks_like(name, seen):
@@ -132,8 +148,9 @@ def _looks_like(name, seen):
         return None
     if other == name:
         return "is declared twice"
-    return ("differs from %s only in letter case or in Unicode form (NFC, NFD), so their token files would be one "
-            "file on macOS and look alike elsewhere: choose names that differ in more than that" % _shown(other))
+    return ("differs from %s only in letter case, Unicode form (NFC, NFD) or an invisible joiner or selector, so "
+            "their token files would be one file on macOS and look alike elsewhere: choose names that differ in more "
+            "than that" % _shown(other))
 
 
 def _shown(text):
@@ -244,6 +261,14 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
         except PlanError as exc:
             result["errors"].append(_plan_error_message(exc, team, spec))
             continue
+        twin = _folded_twin(team_keys, spec["name"], plan.before) if token_dir is not None else None
+        if twin is not None:
+            result["errors"].append(
+                "Team %r, key %r: the team's key %r (id %s) differs from it only in letter case, Unicode form or an "
+                "invisible joiner or selector, so their token files would be one file on macOS and look alike "
+                "elsewhere. Rename one of them first (declare it with its id and another name), or choose another "
+                "name. Nothing was changed." % (team, spec["name"], twin["name"], twin["id"]))
+            continue
         item = dict(spec)
         if token_dir is not None:
             item["token_path"] = "%s/%s%s" % (token_dir, spec["name"], TOKEN_SUFFIX)
@@ -297,9 +322,12 @@ def api_key_plan(team_keys, declared, purge=False, auth_token=None, team=None, t
             if key["id"] in matched or in_use(key, auth_token):
                 continue
             item = {"id": key["id"], "name": key["name"], "token_path": None}
-            # A purged key's file is removed only when no declared key owns that file name.
-            if token_dir is not None and _folded(key["name"]) not in wanted and file_name_problem(key["name"], TOKEN_SUFFIX) is None:
-                item["token_path"] = "%s/%s%s" % (token_dir, key["name"], TOKEN_SUFFIX)
+            # A purged key's file is removed only when no declared key owns that file name, and no other key of
+            # the team has a name that folds onto it (on macOS, one file), and the api_key action accepts its path.
+            path = "%s/%s%s" % (token_dir, key["name"], TOKEN_SUFFIX) if token_dir is not None else None
+            if path is not None and _folded(key["name"]) not in wanted and file_name_problem(key["name"], TOKEN_SUFFIX) \
+                    is None and _folded_twin(team_keys, key["name"], key) is None and path_problem(path) is None:
+                item["token_path"] = path
             result["purge"].append(item)
             result["deleted"].append(key["name"])
     return result

@@ -47,18 +47,19 @@ def _is_control(char):
 # make two different names look the same ("ci-deployer" and "ci-deployer" + U+200B would be two token files
 # that `ls` shows alike). _deceptive() refuses every format character (Unicode category Cf: zero width
 # space, word joiner, byte order mark, soft hyphen, invisible operators, tags ...), every space but
-# U+0020, unassigned code points, and the letters and marks below that show as nothing or as a space.
+# U+0020, and the letters and marks below that show as nothing or as a space. (Unassigned code points
+# are not refused: which ones are depends on the controller's Python, and a new emoji would be.)
 # The zero width joiner and non-joiner and the variation selectors are allowed where scripts and emoji
 # need them, after a non-ASCII character (and, for the joiners, before one); next to ASCII or at either
 # end of a name they only hide.
 DECEPTIVE = frozenset(u"\u2028\u2029\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
                       u"\u200b\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e\u115f\u1160\u3164\uffa0"
-                      u"\u2800\u034f\u17b4\u17b5")
+                      u"\u2800\u034f\u17b4\u17b5\u2065")
 DECEPTIVE_KINDS = "a line separator, bidirectional control or invisible character"
 JOINERS = frozenset(u"\u200c\u200d")
 
 
-def _is_selector(char):
+def is_selector(char):
     """A variation selector (emoji, CJK) or a Mongolian free variation selector."""
     code = ord(char)
     return 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF or code in (0x180B, 0x180C, 0x180D, 0x180F)
@@ -69,14 +70,14 @@ def _hides(text, index):
     char = text[index]
     if char in DECEPTIVE:
         return True
-    if char in JOINERS or _is_selector(char):
+    if char in JOINERS or is_selector(char):
         before = text[index - 1] if index else u""
         after = text[index + 1] if index + 1 < len(text) else u""
-        if not before or ord(before) < 128 or before in JOINERS or (_is_selector(before) and _is_selector(char)):
+        if not before or ord(before) < 128 or before in JOINERS or (is_selector(before) and is_selector(char)):
             return True
-        return char in JOINERS and (not after or ord(after) < 128 or after in JOINERS or _is_selector(after))
+        return char in JOINERS and (not after or ord(after) < 128 or after in JOINERS or is_selector(after))
     category = unicodedata.category(char)
-    return category in ("Cf", "Cn", "Zl", "Zp") or (category == "Zs" and char != u" ")
+    return category in ("Cf", "Zl", "Zp") or (category == "Zs" and char != u" ")
 
 
 def _deceptive(text):

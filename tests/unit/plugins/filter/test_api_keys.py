@@ -126,7 +126,7 @@ def test_spec_errors_team_names_that_differ_only_in_unicode_form():
     errors = api_key_spec_errors([team(name=u"caf\u00e9"), team(name=u"cafe\u0301")])
     assert len(errors) == 1
     assert errors[0].startswith(u"team_api_keys_teams[1].name 'cafe\u0301' differs from 'caf\u00e9' only in letter "
-                                u"case or in Unicode form (NFC, NFD)")
+                                u"case, Unicode form (NFC, NFD) or an invisible joiner or selector")
 
 
 @pytest.mark.parametrize("overrides", [{"auth_token": ""}, {"auth_token": "  "}, {"auth_token": None}, {"auth_token": 123}])
@@ -205,24 +205,29 @@ def test_spec_errors_duplicate_key_name_in_one_team():
     ]
 
 
+TWINS = (u" only in letter case, Unicode form (NFC, NFD) or an invisible joiner or selector, so their token files "
+         u"would be one file on macOS and look alike elsewhere: choose names that differ in more than that.")
+
+
 def test_spec_errors_key_names_that_differ_only_in_unicode_form():
     errors = key_errors({"name": u"cafe\u0301"}, {"name": "mon"}, {"name": u"caf\u00e9"})
-    assert errors == [
-        u"team_api_keys_teams[0].api_keys[2].name 'caf\u00e9' in team 'prod' differs from 'cafe\u0301' only in letter "
-        u"case or in Unicode form (NFC, NFD), so their token files would be one file on macOS and look alike "
-        u"elsewhere: choose names that differ in more than that.",
-    ]
+    assert errors == [u"team_api_keys_teams[0].api_keys[2].name 'caf\u00e9' in team 'prod' differs from 'cafe\u0301'" + TWINS]
 
 
 def test_spec_errors_names_that_differ_only_in_case():
     # Two keys, one token file on macOS: the second write would replace the first key's only token.
     assert key_errors({"name": "Deployer"}, {"name": "deployer"}) == [
-        "team_api_keys_teams[0].api_keys[1].name 'deployer' in team 'prod' differs from 'Deployer' only in letter "
-        "case or in Unicode form (NFC, NFD), so their token files would be one file on macOS and look alike "
-        "elsewhere: choose names that differ in more than that.",
-    ]
+        "team_api_keys_teams[0].api_keys[1].name 'deployer' in team 'prod' differs from 'Deployer'" + TWINS]
     errors = api_key_spec_errors([team(name="Prod"), team(name="prod")])
     assert len(errors) == 1 and "differs from 'Prod' only in letter case" in errors[0]
+
+
+@pytest.mark.parametrize("twin", [u"caf\u00e9\ufe0f", u"\u65e5\u672c\u200c\u8a9e"])
+def test_spec_errors_names_that_differ_only_in_a_joiner_or_selector(twin):
+    # Allowed inside non-ASCII names, a joiner or selector shows as nothing: the names would look alike.
+    plain = u"caf\u00e9" if twin.startswith(u"caf") else u"\u65e5\u672c\u8a9e"
+    errors = key_errors({"name": plain}, {"name": twin})
+    assert len(errors) == 1 and u"invisible joiner or selector" in errors[0]
 
 
 def test_spec_errors_with_token_dir_check_the_whole_token_file_path():
@@ -237,6 +242,17 @@ def test_spec_errors_with_token_dir_check_the_whole_token_file_path():
                                 "team 'prod'): its token file <token_dir>/<team>/<name>.token: the path is longer than "
                                 "4095 bytes; choose a shorter team_api_keys_token_dir")
     assert api_key_spec_errors(teams, token_dir="/srv/tokens") == []
+
+
+def test_spec_errors_check_the_token_file_path_as_the_file_system_sees_it(monkeypatch):
+    # Within the limit as written, over it once "~" is expanded (or a relative directory joined to base_dir).
+    monkeypatch.setenv("HOME", "/home/" + "h" * 200)
+    teams = [team(name="prod", api_keys=[{"name": "k" * 200}])]
+    written = "/".join(["d" * 250] * 15)
+    assert api_key_spec_errors(teams, token_dir="/" + written) == []
+    assert "longer than 4095 bytes" in api_key_spec_errors(teams, token_dir="~/" + written)[0]
+    assert api_key_spec_errors(teams, token_dir=written) == []
+    assert "longer than 4095 bytes" in api_key_spec_errors(teams, token_dir=written, base_dir="/srv/" + "p" * 200)[0]
 
 
 def test_spec_errors_same_key_name_in_two_teams_is_fine():

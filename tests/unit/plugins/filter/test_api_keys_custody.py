@@ -177,6 +177,38 @@ def test_purge_keeps_a_file_that_a_declared_name_shares_on_macos(purged):
     assert result["purge"] == [{"id": "tok_p", "name": purged, "token_path": None}]
 
 
+def test_a_declared_name_that_folds_onto_another_key_of_the_team_is_a_planning_error():
+    # On macOS Deployer.token is deployer.token: creating "Deployer" would overwrite the live key's token.
+    keys = [team_key("tok_live", "deployer")]
+    result = api_key_plan(keys, [{"name": "Deployer"}], team="prod", token_dir=TOKEN_DIR)
+    assert result["converge"] == []
+    assert result["errors"] == [
+        "Team 'prod', key 'Deployer': the team's key 'deployer' (id tok_live) differs from it only in letter case, "
+        "Unicode form or an invisible joiner or selector, so their token files would be one file on macOS and look "
+        "alike elsewhere. Rename one of them first (declare it with its id and another name), or choose another "
+        "name. Nothing was changed."]
+
+
+def test_renaming_a_key_to_its_own_name_in_another_case_is_no_twin():
+    keys = [team_key("tok_k", "deployer")]
+    result = api_key_plan(keys, [{"name": "Deployer", "id": "tok_k"}], team="prod", token_dir=TOKEN_DIR)
+    assert result["errors"] == []
+    assert [item["action"] for item in result["converge"]] == ["update"]
+
+
+def test_purge_keeps_the_file_of_a_name_that_folds_onto_any_other_key_of_the_team():
+    # The in-use admin key is never purged; its twin "Admin" is, but Admin.token is admin.token on macOS.
+    keys = [team_key("tok_admin", "admin", token_last_slice=AUTH_TOKEN[-5:]), team_key("tok_twin", "Admin")]
+    result = api_key_plan(keys, [], purge=True, auth_token=AUTH_TOKEN, token_dir=TOKEN_DIR)
+    assert result["purge"] == [{"id": "tok_twin", "name": "Admin", "token_path": None}]
+
+
+def test_purge_gives_no_token_path_the_api_key_action_would_refuse():
+    long_dir = "/" + "/".join(["d" * 250] * 16)
+    result = api_key_plan([team_key("tok_s", "k" * 240)], [], purge=True, token_dir=long_dir)
+    assert result["purge"] == [{"id": "tok_s", "name": "k" * 240, "token_path": None}]
+
+
 def test_purge_never_lists_the_in_use_key():
     keys = [team_key("tok_admin", "admin", token_last_slice=IN_USE_SLICE), team_key("tok_1", "stale")]
     result = api_key_plan(keys, [], purge=True, auth_token=AUTH_TOKEN, token_dir=TOKEN_DIR)
