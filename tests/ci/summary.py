@@ -22,8 +22,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def missing(python):
     """True when ``python`` (``python3.13``) cannot be run: the only skip that ALLOW_MISSING excuses."""
-    return shutil.which(python) is None or bool(subprocess.run([python, "-c", ""], stdout=subprocess.DEVNULL,
-                                                                stderr=subprocess.DEVNULL, check=False).returncode)
+    if shutil.which(python) is None:
+        return True
+    done = subprocess.run([python, "-c", ""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return done.returncode != 0
 
 
 def main(report):
