@@ -84,12 +84,12 @@ def api_key_spec_errors(teams, token_dir=None, base_dir=None):
         if not isinstance(label, str) or not label.strip():
             errors.append("%s.name must be a non-blank team label (it names the token directory)." % where)
         else:
-            problem = file_name_problem(label)
+            problem, clash = file_name_problem(label), _looks_like(label, seen_teams)
             if problem:
                 errors.append("%s.name %s %s; it names the team's token directory, so choose a label that is a "
                               "plain directory name." % (where, _shown(label), problem))
-            elif _looks_like(label, seen_teams):
-                errors.append("%s.name %s %s." % (where, _shown(label), _looks_like(label, seen_teams)))
+            elif clash:
+                errors.append("%s.name %s %s." % (where, _shown(label), clash))
             seen_teams.setdefault(_folded(label), label)
         in_team = " (team %s)" % _shown(label) if isinstance(label, str) and label.strip() else ""
         if not isinstance(team.get("auth_token"), str) or not team["auth_token"].strip():
@@ -141,8 +141,8 @@ def _folded_twin(team_keys, name, itself):
 
 
 def _looks_like(name, seen):
-    """Why ``name`` clashes with a name of ``seen`` (folded: name), or None: the same name, or one that differs
-    only in letter case or Unicode form (NFC, NFD), whose token file would be the same file on macOS."""
+    """Why ``name`` clashes with a name of ``seen`` (folded: name), or None: the same name, or one that folds
+    the same (letter case, NFC/NFD, joiners and selectors), whose token file would be the same file on macOS."""
     other = seen.get(_folded(name))
     if other is None:
         return None
