@@ -17,35 +17,27 @@ quote) are listed in ``docs/reliability.md``; each has one home:
 - ``_api_retry.RetryPolicy``: what is sent again, how long to wait, and the cap on rate-limit waits;
 - ``_api_answers.AnswerErrors``: answers and failures turned into ``LatitudeError`` with masked messages.
 
-Only what every run needs is loaded at start-up: ``_api_retry`` and ``_api_answers`` (and with them
-``email.utils``, ``random`` and ``ssl``) are imported the first time a request is retried or fails.
+The transport is the standard library's ``http.client`` (``ssl`` only for an https URL, loaded when
+the first connection is made; ``urllib.request`` only when a proxy variable is set): importing
+``requests`` cost 60-90 ms per task. Only what every run needs is loaded at start-up: ``_api_retry``
+and ``_api_answers`` (and with them ``email.utils`` and ``random``) are imported the first time a
+request is retried or fails.
 """
 
+import http.client
 import ipaddress
 import json
+import os
 import re
 import socket
 import threading
 import time
+from urllib.parse import quote, unquote, urlsplit
 
-from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback
 
 # The modules import the errors from here, beside the client that raises them.
 from ansible_collections.latitudesh.cloud.plugins.module_utils._errors import ConfigError, LatitudeError
-
-try:
-    import requests
-    from requests.adapters import HTTPAdapter
-    from requests.exceptions import RequestException, SSLError
-    from urllib3.exceptions import LocationParseError
-    from urllib3.util import parse_url
-
-    HAS_REQUESTS = True
-    REQUESTS_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - exercised by the sanity import test
-    HAS_REQUESTS = False
-    REQUESTS_IMPORT_ERROR = exc
-    HTTPAdapter = object
 
 COLLECTION_VERSION = "0.1.0"
 USER_AGENT = "ansible-latitudesh.cloud/%s" % COLLECTION_VERSION
@@ -88,11 +80,16 @@ def _shown_url(url):
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:/*)?[^?#]*@", lambda match: match.group(1) or "", url)
 
 
+# A host name as DNS spells it (letters of any script, for an internationalised name), or an IPv4 address.
+_HOST_NAME = re.compile(r"^[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*\.?$")
+
+
 def check_api_url(api_url):
     """Return ``(url, scheme, host)`` for ``api_url`` or raise ConfigError naming the fix.
 
-    The URL is parsed with ``urllib3.util.parse_url``, the parser that ``requests`` and urllib3
-    use to send the request, so the loopback rule applies to the host that is connected to.
+    The URL is parsed with ``urllib.parse.urlsplit``, and ``LatitudeClient`` connects to the host and port
+    of that parse (``api_target``): the loopback rule applies to the host that is connected to. ``host``
+    is in lower case, an IPv6 address in brackets.
     """
     url = (api_url or "").strip()
     example = "for example https://api.latitude.sh (or set LATITUDESH_API_URL)"
@@ -109,41 +106,74 @@ def check_api_url(api_url):
             "api_url must not contain a user name or password (user:password@host): the API is "
             "authenticated with auth_token only. Remove the part before '@' from api_url."
         )
-    try:
-        parts = parse_url(url)
-    except LocationParseError:
-        raise ConfigError("api_url %r is not a valid URL (is the port between 1 and 65535?), %s."
+    invalid = ConfigError("api_url %r is not a valid URL (is the port between 1 and 65535?), %s."
                           % (_shown_url(url), example))
-    if not parts.host:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        hostname = parts.hostname
+    except ValueError:  # a port out of range or not a number, unbalanced brackets
+        raise invalid
+    if not hostname:
         raise ConfigError("api_url %r is not an absolute http(s) URL: give the scheme and host, %s."
                           % (url, example))
-    if parts.auth is not None:  # pragma: no cover - refused above already; kept as a second check
+    if parts.username is not None or parts.password is not None:  # pragma: no cover - refused above already
         raise ConfigError("api_url must not contain a user name or password.")
-    if parts.host.startswith("[") and "%" in parts.host:
-        raise ConfigError("api_url %r has an IPv6 zone index (the part from '%%' in the brackets), which requests "
-                          "cannot send: remove it." % _shown_url(url))
-    if parts.port is not None and not 1 <= parts.port <= 65535:
-        raise ConfigError("api_url %r has port %s: give a port between 1 and 65535." % (url, parts.port))
-    if parts.query is not None or parts.fragment is not None:
+    bracketed = parts.netloc.rpartition("]")[0].startswith("[")
+    if bracketed and "%" in hostname:
+        raise ConfigError("api_url %r has an IPv6 zone index (the part from '%%' in the brackets), which cannot be "
+                          "sent in a Host header: remove it." % _shown_url(url))
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError("api_url %r has port %s: give a port between 1 and 65535." % (url, port))
+    if parts.netloc.endswith(":") or (port is None and ":" in parts.netloc.rpartition("]")[2]):
+        raise invalid
+    if bracketed:
+        try:
+            ipaddress.IPv6Address(hostname)
+        except ValueError:
+            raise invalid
+        host = "[%s]" % hostname
+    elif _HOST_NAME.match(hostname):
+        host = hostname
+    else:
+        raise invalid
+    if "?" in url or "#" in url:
         raise ConfigError("api_url %r must not have a query string or fragment." % url)
-    if parts.scheme == "http" and not is_loopback(parts.host):
+    if parts.scheme == "http" and not is_loopback(host):
         raise ConfigError(
             "api_url %r uses plain http to a host that is not on this machine: the token would "
             "travel unencrypted. Use https:// (plain http is allowed only for loopback addresses, "
             "such as the bundled sandbox)." % url
         )
-    return url.rstrip("/"), parts.scheme, parts.host
+    return url.rstrip("/"), parts.scheme, host
+
+
+def api_target(url):
+    """``(scheme, host, port, base path)`` of a URL that check_api_url accepted: where the request goes.
+
+    The host is as check_api_url gave it (an IPv6 address in brackets; a non-ASCII name in IDNA, as
+    DNS and the Host header need it); the base path is percent-encoded where it must be.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    try:
+        host.encode("ascii")
+    except UnicodeEncodeError:
+        host = host.encode("idna").decode("ascii")
+    if ":" in host:
+        host = "[%s]" % host
+    path = quote(parts.path.rstrip("/"), safe="/%:@!$&'()*+,;=-._~")
+    return scheme, host, parts.port or (443 if scheme == "https" else 80), path
 
 
 def validate_api_url(api_url):
     """Return ``api_url`` without a trailing slash, or raise ConfigError naming the fix."""
-    if not HAS_REQUESTS:
-        raise ConfigError(missing_required_lib("requests"))
     return check_api_url(api_url)[0]
 
 
 def is_loopback(host):
-    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``), as parse_url gives them."""
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``), as check_api_url gives them."""
     host = (host or "").lower()
     if host == "localhost":
         return True
@@ -161,7 +191,7 @@ def validate_connection(params):
         )
     token = params["auth_token"].strip()
     if any(not 32 <= ord(char) < 127 for char in token):
-        # http.client cannot send it (a traceback) or requests refuses it after connecting; never quoted.
+        # http.client refuses to send it (a ValueError after connecting); never quoted.
         raise ConfigError(
             "auth_token contains a line break, a control character or a non-ASCII character, which an "
             "HTTP header cannot carry: copy the token again (Latitude.sh tokens are ASCII letters and digits)."
@@ -177,27 +207,196 @@ def validate_connection(params):
 
 
 # --------------------------------------------------------------------------
+# Answers and failures of one attempt
+# --------------------------------------------------------------------------
+
+class Headers(dict):
+    """Answer headers by lower-case name; ``get`` and ``[]`` take any letter case. Repeated headers are joined."""
+
+    def __init__(self, items=()):
+        super(Headers, self).__init__()
+        for name, value in (items.items() if isinstance(items, dict) else items):
+            key = name.lower()
+            self[key] = "%s, %s" % (self[key], value) if key in self else value
+
+    def __getitem__(self, name):
+        return dict.__getitem__(self, name.lower())
+
+    def __contains__(self, name):
+        return dict.__contains__(self, name.lower())
+
+    def get(self, name, default=None):
+        return dict.get(self, name.lower(), default)
+
+
+class Answer(object):
+    """One answer, read whole: ``status_code``, ``headers`` (a Headers) and ``content`` (bytes, decoded from gzip)."""
+
+    def __init__(self, status_code, headers=(), content=b""):
+        self.status_code = status_code
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.content = content
+        self._text = None
+
+    @property
+    def text(self):
+        """The body as text in the charset of Content-Type, else UTF-8.
+
+        §1: the API sends ``application/vnd.api+json; charset=utf-8``; should a charset be missing (a
+        proxy, another version), JSON is UTF-8 anyway (RFC 8259). Bytes the charset cannot decode become U+FFFD.
+        """
+        if self._text is None:
+            found = re.search(r"""(?i)charset\s*=\s*["']?([\w.:-]+)""", self.headers.get("Content-Type") or "")
+            try:
+                self._text = self.content.decode(found.group(1) if found else "utf-8", "replace")
+            except LookupError:  # a charset Python does not know
+                self._text = self.content.decode("utf-8", "replace")
+        return self._text
+
+    def json(self):
+        return json.loads(self.text)
+
+
+class TransportFailure(Exception):
+    """One attempt failed in the network or in HTTP; ``phase`` says how far it got, ``cause`` is the exception.
+
+    Phases: ``proxy-config`` (a proxy variable names a proxy that cannot be used), ``tls-config`` (the CA
+    bundle cannot be loaded), ``resolve``, ``connect``, ``proxy`` (connecting to the proxy, or its
+    CONNECT tunnel), ``tls`` (the handshake): in these nothing was sent. ``send`` and ``answer``: the
+    request may have reached the API.
+    """
+
+    NOT_SENT = frozenset(["proxy-config", "tls-config", "resolve", "connect", "proxy", "tls"])
+
+    def __init__(self, phase, cause):
+        super(TransportFailure, self).__init__("%s: %s" % (phase, type(cause).__name__))
+        self.phase = phase
+        self.cause = cause
+
+    @property
+    def sent(self):
+        return self.phase not in self.NOT_SENT
+
+
+# --------------------------------------------------------------------------
+# Proxies and TLS (https only)
+# --------------------------------------------------------------------------
+
+PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+
+
+def _no_proxy_network(host, no_proxy):
+    """True when ``host`` is an IP address inside a CIDR entry of NO_PROXY (as requests reads it)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    for entry in (no_proxy or "").replace(" ", "").split(","):
+        if "/" in entry:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def proxy_for(host, port):
+    """``(proxy host, proxy port, headers of the CONNECT)`` for an https request to ``host``, or None.
+
+    As requests reads the environment: HTTPS_PROXY, else ALL_PROXY (the lower-case names too), unless
+    NO_PROXY names the host. Only an http:// proxy can be used (a CONNECT tunnel, inside which the TLS
+    session and the Authorization header go); another scheme raises TransportFailure("proxy-config").
+    The proxy URL is never quoted: it may hold a password.
+    """
+    if not any(os.environ.get(name) for name in PROXY_VARIABLES):
+        return None
+    import urllib.request  # only here: a proxy variable is set
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get("https") or proxies.get("all")
+    if not proxy:
+        return None
+    bare = host[1:-1] if host.startswith("[") else host
+    if urllib.request.proxy_bypass_environment("%s:%s" % (bare, port), proxies) or \
+            urllib.request.proxy_bypass_environment(bare, proxies) or _no_proxy_network(bare, proxies.get("no")):
+        return None
+    variable = next((name for name in PROXY_VARIABLES if os.environ.get(name) == proxy), "HTTPS_PROXY")
+    text = proxy if "://" in proxy else "http://" + proxy
+    try:
+        parts = urlsplit(text)
+        proxy_host, proxy_port = parts.hostname, parts.port or 80
+    except ValueError:
+        proxy_host = proxy_port = None
+    scheme = text.split("://", 1)[0].lower()
+    if scheme != "http" or not proxy_host:
+        kind = "a SOCKS proxy (%s://)" % scheme if scheme.startswith("socks") else (
+            "an %s:// proxy" % scheme if scheme in ("https", "http") else "a proxy that is not a valid http:// URL")
+        raise TransportFailure("proxy-config", ValueError(
+            "the proxy variable %s names %s, which this collection cannot use: it reaches the API through an "
+            "http:// proxy only (a CONNECT tunnel, the TLS session inside it). Set %s to an http:// proxy "
+            "(http://host:port), or name the API's host in NO_PROXY" % (variable, kind, variable)))
+    headers = {}
+    if parts.username is not None:
+        import base64  # only here: a proxy with a user name
+        credentials = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
+        try:
+            raw = credentials.encode("latin-1")
+        except UnicodeEncodeError:
+            raw = credentials.encode("utf-8")
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+    return proxy_host, proxy_port, headers
+
+
+def tls_context(validate_certs):
+    """The TLS context of an https URL.
+
+    ``validate_certs=true``: the CA bundle named by REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (a file or a
+    directory, as requests reads them), else certifi's when certifi is installed, else the system's.
+    ``validate_certs=false``: no verification at all; it wins over those variables.
+    """
+    import ssl  # only here: an https URL
+    if not validate_certs:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if not bundle:
+        try:
+            import certifi
+            bundle = certifi.where()
+        except ImportError:
+            bundle = None
+    if bundle and os.path.isdir(bundle):
+        return ssl.create_default_context(capath=bundle)
+    return ssl.create_default_context(cafile=bundle)
+
+
+# --------------------------------------------------------------------------
 # Sending with a deadline
 # --------------------------------------------------------------------------
 
 class Deadline(object):
     """Ends one attempt ``seconds`` after it started, in whatever phase it is.
 
-    ``requests``' timeout bounds each read from the socket, not the whole answer: a server that
-    sends a byte now and then keeps a request open for ever. A watcher thread shuts the socket of
-    the attempt down when the time is up, which makes the blocked read return at once.
+    A socket timeout bounds each read, not the whole answer: a server that sends a byte now and
+    then keeps a request open for ever. A watcher thread shuts the socket of the attempt
+    (``self.sock``, set by the client as each phase opens one) down when the time is up, which makes
+    the blocked read return at once. Connecting (the DNS lookup included) is bounded by ``left()``.
     """
 
     def __init__(self, seconds):
         self.seconds = seconds
-        self.conn = None  # the urllib3 connection of the attempt, set by the adapter
+        self.sock = None  # the socket of the attempt, set by the client
         self.expired = False
-        self.cut = False  # a socket was shut down: the request may have been sent
+        self.cut = False  # a socket was shut down
+        self._ends = time.monotonic() + seconds
         self._done = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="latitudesh-deadline")
         self._watcher.daemon = True
 
     def __enter__(self):
+        self._ends = time.monotonic() + self.seconds
         self._watcher.start()
         return self
 
@@ -205,14 +404,20 @@ class Deadline(object):
         self._done.set()
         return False
 
+    def left(self):
+        """Seconds left (at least a millisecond, for a socket timeout; is_over() says when none are)."""
+        return max(self._ends - time.monotonic(), 0.001)
+
+    def is_over(self):
+        return self.expired or time.monotonic() >= self._ends
+
     def _watch(self):
         if self._done.wait(self.seconds):
             return
         self.expired = True
         cut = None
         while not self._done.is_set():
-            sock = getattr(self.conn, "sock", None)
-            sock = getattr(sock, "socket", sock)  # urllib3's SSLTransport wraps the socket (TLS in TLS)
+            sock = self.sock
             if sock is not None and sock is not cut:
                 cut = sock
                 self.cut = True
@@ -225,62 +430,106 @@ class Deadline(object):
             self._done.wait(0.05)
 
 
-class _DeadlineAdapter(HTTPAdapter):
-    """An HTTPAdapter that tells the current Deadline which connection its attempt uses."""
+def _resolve(host, port, deadline):
+    """``socket.getaddrinfo`` within what is left of ``deadline``: a name is looked up in a daemon thread."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:  # an address: nothing to look up
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    found = []
 
-    deadline = None
+    def lookup():
+        try:
+            found.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except Exception as exc:  # handed to the sending thread
+            found.append(exc)
 
-    def init_poolmanager(self, *args, **kwargs):
-        super(_DeadlineAdapter, self).init_poolmanager(*args, **kwargs)
-        self._watch_pools(self.poolmanager)
-
-    def proxy_manager_for(self, proxy, **proxy_kwargs):
-        manager = super(_DeadlineAdapter, self).proxy_manager_for(proxy, **proxy_kwargs)
-        self._watch_pools(manager)
-        return manager
-
-    def _watch_pools(self, manager):
-        if getattr(manager, "_latitudesh_watched", False):
-            return
-        adapter = self
-
-        def watched(pool_cls):
-            def _get_conn(pool, timeout=None):
-                conn = pool_cls._get_conn(pool, timeout)
-                if adapter.deadline is not None:
-                    adapter.deadline.conn = conn
-                return conn
-            return type("Deadline" + pool_cls.__name__, (pool_cls,), {"_get_conn": _get_conn})
-
-        manager.pool_classes_by_scheme = dict(
-            (scheme, watched(pool_cls)) for scheme, pool_cls in manager.pool_classes_by_scheme.items()
-        )
-        manager._latitudesh_watched = True
+    thread = threading.Thread(target=lookup, name="latitudesh-dns")
+    thread.daemon = True
+    thread.start()
+    thread.join(deadline.left())
+    if not found:
+        raise socket.timeout("the DNS lookup did not end within api_timeout")
+    if isinstance(found[0], BaseException):
+        raise found[0]
+    return found[0]
 
 
-def _body_text(response):
-    """The response body as text, decoded as UTF-8 when the answer names no charset.
+class _Connection(http.client.HTTPConnection):
+    """An HTTP/1.1 connection opened by ``open(deadline)``: bounded end to end, its phase known.
 
-    §1: the API sends ``application/vnd.api+json; charset=utf-8``; should a charset be missing (a
-    proxy, another version), JSON is UTF-8 anyway (RFC 8259), and requests would otherwise guess one
-    from the bytes: slow on a long list, and a short body can be guessed wrong.
+    ``tls`` (an SSLContext) makes it https, to ``server_hostname``; ``set_tunnel`` (an http:// proxy)
+    sends a CONNECT first. ``phase`` is how far ``open`` got: resolve, connect (or proxy), tls.
     """
-    if response.encoding is None:
-        response.encoding = "utf-8"
-    return response.text
+
+    def __init__(self, host, port, tls=None, server_hostname=None, proxied=False):
+        http.client.HTTPConnection.__init__(self, host, port)
+        self.tls = tls
+        self.server_hostname = server_hostname
+        self.proxied = proxied
+        self.phase = "connect"
+
+    def open(self, deadline):
+        self.phase = "proxy" if self.proxied else "resolve"
+        addresses = _resolve(self.host, self.port, deadline)
+        self.phase = "proxy" if self.proxied else "connect"
+        error = None
+        for family, kind, proto, _name, address in addresses:  # each in turn, as socket.create_connection
+            sock = socket.socket(family, kind, proto)
+            try:
+                deadline.sock = sock
+                sock.settimeout(deadline.left())
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                if deadline.is_over():
+                    break
+                continue
+            self.sock = sock
+            break
+        if self.sock is None:
+            raise error or OSError("no address for the host")
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._tunnel_host:
+            self._tunnel()
+        if self.tls is not None:
+            self.phase = "tls"
+            self.sock = self.tls.wrap_socket(self.sock, server_hostname=self.server_hostname,
+                                             do_handshake_on_connect=False)
+            deadline.sock = self.sock
+            self.sock.do_handshake()
+
+    def connect(self):
+        # http.client reconnects on its own when the socket is gone; here only open() connects.
+        raise http.client.NotConnected("the connection is closed")
+
+
+def _dropped(sock):
+    """True when an idle kept-alive connection was closed by the server (or has unexpected bytes to read)."""
+    import select  # only here: a connection to reuse
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 class LatitudeClient(object):
-    """One ``requests.Session`` per module run, with the collection's auth, retry and error rules."""
+    """One kept-alive connection per module run, with the collection's auth, retry and error rules."""
 
     def __init__(self, params, sleep=time.sleep, clock=time.monotonic):
-        if not HAS_REQUESTS:
-            raise ConfigError(missing_required_lib("requests"))
         self.base_url = validate_connection(params)
-        scheme, host = check_api_url(self.base_url)[1:]
+        self.scheme, self.host, self.port, self.base_path = api_target(self.base_url)
         self._token = params["auth_token"].strip()
         self.timeout = params["api_timeout"]
         self.retries = params["api_retries"]
+        self.validate_certs = params["validate_certs"]
         # The whole task (up to three requests, their retries and waits) ends within this many seconds.
         self.task_budget = (self.retries + 3) * self.timeout
         self._sleep = sleep
@@ -288,20 +537,16 @@ class LatitudeClient(object):
         self._task_started = clock()
         self._policy = None
         self._errors = None
-        self.session = requests.Session()
-        # A plain-http URL is a loopback address: never send it (and the token) through a proxy.
-        # https keeps the proxy variables (HTTPS_PROXY, NO_PROXY) and REQUESTS_CA_BUNDLE.
-        self.session.trust_env = scheme != "http" or not is_loopback(host)
-        self.session.verify = params["validate_certs"]
-        self._adapter = _DeadlineAdapter()
-        self.session.mount("https://", self._adapter)
-        self.session.mount("http://", self._adapter)
-        self.session.headers.update({
-            # §1: the SDKs send the raw token, without "Bearer ".
+        self._conn = None
+        self._route = None  # (tls context, proxy) of an https URL, decided at the first connection
+        self.headers = {
+            # §1: the SDKs send the raw token, without "Bearer ". Set on every request by this code only:
+            # neither ~/.netrc nor a proxy setting can replace it, and it never goes to a proxy.
             "Authorization": self._token,
             "Accept": "application/vnd.api+json",
             "User-Agent": USER_AGENT,
-        })
+            "Accept-Encoding": "identity",
+        }
 
     @staticmethod
     def url_secrets(api_url):
@@ -331,11 +576,6 @@ class LatitudeClient(object):
             from ansible_collections.latitudesh.cloud.plugins.module_utils._api_answers import AnswerErrors
             self._errors = AnswerErrors(self._token, self.timeout, self.retries)
         return self._errors
-
-    def _auth(self, prepared):
-        # Set on every request, so that neither ~/.netrc nor a proxy setting replaces the token.
-        prepared.headers["Authorization"] = self._token
-        return prepared
 
     def get(self, path):
         return self.request("GET", path)
@@ -368,41 +608,103 @@ class LatitudeClient(object):
         if left <= 0:
             raise self.errors.budget_error(method, path, self.task_budget, maybe_applied)
         with Deadline(min(self.timeout, left)) as deadline:
-            self._adapter.deadline = deadline
             try:
-                response = self.session.request(
-                    # verify per request: requests lets REQUESTS_CA_BUNDLE override the session's. The watcher
-                    # cannot end a connect (no socket to shut down yet): connecting gets only what is left.
-                    method, self.base_url + path, json=body, verify=self.session.verify,
-                    timeout=self.timeout if left >= self.timeout else (left, self.timeout),
-                    # A redirect is never followed: it would send a create or rotate twice, or the request
-                    # (after a 307/308 with its body) where api_url does not point. request() refuses it.
-                    auth=self._auth, allow_redirects=False, stream=True,
-                )
-                self._read_body(method, path, response)
-                return response
-            except (RequestException, OSError, ValueError):
-                if deadline.expired and deadline.seconds < self.timeout:
-                    raise self.errors.budget_error(method, path, self.task_budget,
-                                                   maybe_applied or (deadline.cut and method != "GET"), final=True)
-                if deadline.expired:
-                    raise self.errors.deadline_error(method, path, deadline.cut)
+                return self._exchange(method, path, body, deadline)
+            except TransportFailure as failure:
+                if deadline.is_over() or isinstance(failure.cause, socket.timeout):
+                    sent = failure.sent
+                    if deadline.seconds < self.timeout:
+                        raise self.errors.budget_error(method, path, self.task_budget,
+                                                       maybe_applied or (sent and method != "GET"), final=True)
+                    raise self.errors.deadline_error(method, path, sent)
                 raise
-            finally:
-                self._adapter.deadline = None
 
-    def _read_body(self, method, path, response):
-        """Read the answer into ``response.content``; at most MAX_ANSWER_BYTES once decoded, else a LatitudeError."""
+    def _exchange(self, method, path, body, deadline):
+        """Send one attempt and read its answer whole: the one seam of the transport (unit tests replace it).
+
+        Returns an Answer. Raises TransportFailure(phase, cause) when the network or HTTP failed (the
+        phase tells whether the request may have been sent), or a LatitudeError for an answer too large
+        to read. A redirect is never followed: it is an answer like any other, which request() refuses.
+        """
+        payload = None if body is None else json.dumps(body, allow_nan=False).encode("utf-8")
+        headers = dict(self.headers)
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        conn = self._conn
+        phase = "connect"
+        try:
+            if conn is None or conn.sock is None or _dropped(conn.sock):
+                self._close()
+                conn = self._conn = self._connection()
+                conn.open(deadline)
+            deadline.sock = conn.sock
+            conn.sock.settimeout(deadline.left())
+            phase = "send"
+            conn.request(method, self.base_path + path, body=payload, headers=headers)
+            phase = "answer"
+            response = conn.getresponse()
+            content = self._read_body(method, path, response, deadline)
+        except LatitudeError:
+            self._close()
+            raise
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            self._close()
+            raise TransportFailure(conn.phase if phase == "connect" and conn is not None else phase, exc)
+        if deadline.is_over():  # the watcher may cut it at any moment now: it is not used again
+            self._close()
+        return Answer(response.status, Headers(response.msg.items()), content)
+
+    def _connection(self):
+        """A new connection to api_url: plain http (loopback, never proxied), or https, maybe through a proxy."""
+        host = self.host[1:-1] if self.host.startswith("[") else self.host
+        if self.scheme == "http":
+            return _Connection(host, self.port)
+        if self._route is None:
+            try:
+                context = tls_context(self.validate_certs)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                raise TransportFailure("tls-config", exc)
+            self._route = (context, proxy_for(self.host, self.port))
+        context, proxy = self._route
+        if proxy is None:
+            return _Connection(host, self.port, context, host)
+        conn = _Connection(proxy[0], proxy[1], context, host, proxied=True)
+        conn.set_tunnel(host, self.port, headers=proxy[2])
+        return conn
+
+    def _close(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _read_body(self, method, path, response, deadline):
+        """The answer's body: at most MAX_ANSWER_BYTES once decoded, else a LatitudeError; a cut one is a failure.
+
+        Accept-Encoding is identity; an answer sent in gzip or deflate all the same is decoded, within the cap.
+        """
+        encoding = (response.getheader("Content-Encoding") or "").strip().lower()
+        decoder, decode_error = None, ()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            import zlib  # only here: an answer the server compressed although asked not to
+            decoder, decode_error = zlib.decompressobj(zlib.MAX_WBITS | (16 if "gzip" in encoding else 32)), zlib.error
         chunks, size = [], 0
         try:
-            for chunk in response.iter_content(65536):
-                size += len(chunk)
-                if size > MAX_ANSWER_BYTES:
-                    raise self.errors.too_large(method, path, response.status_code, MAX_ANSWER_BYTES)
-                chunks.append(chunk)
-        finally:
-            response.close()  # a complete answer leaves its connection in the pool; a cut one closes it
-        response._content = b"".join(chunks)
+            while True:
+                data = response.read(65536)
+                if not data:
+                    break
+                while data:
+                    piece = data if decoder is None else decoder.decompress(data, MAX_ANSWER_BYTES + 1 - size)
+                    data = b"" if decoder is None else decoder.unconsumed_tail
+                    size += len(piece)
+                    if size > MAX_ANSWER_BYTES:
+                        raise self.errors.too_large(method, path, response.status, MAX_ANSWER_BYTES)
+                    chunks.append(piece)
+        except decode_error:
+            raise ValueError("the answer's Content-Encoding %s could not be decoded" % encoding)
+        if response.length or deadline.cut:  # ended before its Content-Length, or cut by the deadline
+            raise http.client.IncompleteRead(b"", response.length)
+        return b"".join(chunks)
 
     def request(self, method, path, body=None):
         """Send one logical request; return the decoded JSON body ({} when empty)."""
@@ -425,12 +727,12 @@ class LatitudeClient(object):
                     continue
                 failure.maybe_applied = maybe_applied
                 raise failure
-            except RequestException as exc:
-                sent = self.errors.sent_before_failure(exc)
+            except TransportFailure as exc:
+                sent = exc.sent
                 failure = self.errors.transport_error(method, path, exc, sent, self.base_url)
                 maybe_applied = maybe_applied or (sent and method != "GET")
-                # A refused certificate (or an unusable proxy scheme) stays so: retrying would only add backoff.
-                permanent = isinstance(exc, SSLError) or self.errors.unusable_proxy(exc)
+                # A refused certificate (or an unusable proxy or CA bundle) stays so: retrying would only add backoff.
+                permanent = self.errors.permanent(exc)
                 wait = self.policy.after_failure(method, attempt, sent, certificate=permanent)
                 if wait is not None:
                     self._wait(wait, method, path, maybe_applied)
@@ -461,11 +763,11 @@ class LatitudeClient(object):
                 # The first DELETE may have been applied before its answer was lost.
                 return {}
             if status >= 400:
-                raise self.errors.http_error(method, path, response, _body_text(response), maybe_applied)
+                raise self.errors.http_error(method, path, response, response.text, maybe_applied)
             return self._decode(method, path, response)
 
     def _decode(self, method, path, response):
-        text = _body_text(response)
+        text = response.text
         if not text.strip() and method not in ("POST", "PUT"):
             return {}
         try:

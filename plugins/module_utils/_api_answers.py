@@ -11,19 +11,12 @@ run whose requests succeed never compiles this file. Private to the collection.
 
 import json
 import re
-import ssl
+import socket
 import time
 
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api import SERVER_ERRORS, TOKEN_ENV_VARS
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api_retry import RETRY_ON_SERVER_ERROR
 from ansible_collections.latitudesh.cloud.plugins.module_utils._errors import LatitudeError
-
-try:
-    from requests.exceptions import ConnectionError as _ConnectionError
-    from requests.exceptions import ConnectTimeout, ReadTimeout, SSLError
-    from urllib3.exceptions import NewConnectionError
-except ImportError:  # pragma: no cover - _api.py refuses to run without requests
-    _ConnectionError = ConnectTimeout = ReadTimeout = SSLError = NewConnectionError = None
 
 MASK = "********"
 # An error body is looked at up to this many characters: only its start (or its errors[] list) is ever
@@ -126,6 +119,14 @@ def _first_pointer(body_text):
         return None
 
 
+def _tls_refused(failure):
+    """True when the TLS handshake failed (a certificate refused, no common protocol), not the connection under it."""
+    if failure.phase != "tls":
+        return False
+    import ssl  # loaded already: the connection was an https one
+    return isinstance(failure.cause, (ssl.SSLError, ssl.CertificateError))
+
+
 class AnswerErrors(object):
     """Turns failed answers and transport failures into LatitudeError; every message is masked."""
 
@@ -135,23 +136,10 @@ class AnswerErrors(object):
         self.retries = retries
 
     @staticmethod
-    def sent_before_failure(exc):
-        """False only when the request certainly never left this machine (a connect-phase error)."""
-        from requests.exceptions import InvalidSchema, ProxyError  # only here: a failed request
-        if isinstance(exc, (ConnectTimeout, ProxyError, InvalidSchema)):
-            return False  # a proxy failure: the tunnel to the API (https) was never made
-        reason = exc.args[0] if exc.args else None
-        reason = getattr(reason, "reason", reason)
-        if isinstance(exc, SSLError) and any(
-                isinstance(arg, ssl.SSLCertVerificationError) for arg in getattr(reason, "args", ())):
-            return False  # the certificate was refused during the handshake: nothing was sent
-        return not isinstance(reason, NewConnectionError)
-
-    @staticmethod
-    def unusable_proxy(exc):
-        """True when a proxy variable names a proxy requests cannot use (SOCKS without PySocks): no retry cures it."""
-        from requests.exceptions import InvalidSchema  # only here: a failed request
-        return isinstance(exc, InvalidSchema)
+    def permanent(failure):
+        """True for a TransportFailure no retry cures: a refused certificate (or another failed TLS
+        handshake), a proxy variable naming a proxy that cannot be used, a CA bundle that cannot be loaded."""
+        return failure.phase in ("proxy-config", "tls-config") or _tls_refused(failure)
 
     def mask(self, text):
         return mask_secrets(text, self.secret)
@@ -186,11 +174,11 @@ class AnswerErrors(object):
         """A 3xx answer: redirects are never followed; the message names where it pointed (scheme and host only)."""
         where = ""
         try:
-            from urllib3.util import parse_url
-            target = parse_url(response.headers.get("Location") or "")
-            if target.host:
+            from urllib.parse import urlsplit
+            target = urlsplit((response.headers.get("Location") or "").strip())
+            if target.hostname:
                 where = " to %s://%s" % (target.scheme or "http", target.netloc.rpartition("@")[2])
-        except (ValueError, TypeError):  # LocationParseError is a ValueError
+        except (ValueError, TypeError):  # a port out of range, unbalanced brackets
             pass
         message = (
             "Latitude API request %s %s was answered with HTTP %s, a redirect%s. Redirects are never "
@@ -242,24 +230,29 @@ class AnswerErrors(object):
             method, path, response.status_code, maybe_applied=written,
         )
 
-    def transport_error(self, method, path, exc, sent, base_url):
-        from requests.exceptions import InvalidSchema, ProxyError  # only here: a failed request
-        if isinstance(exc, InvalidSchema):
-            what = ("a proxy variable (ALL_PROXY, HTTPS_PROXY) names a proxy requests cannot use (%s): a SOCKS "
-                    "proxy needs the PySocks package (pip install 'requests[socks]')" % type(exc).__name__)
-        elif isinstance(exc, ProxyError):
-            what = ("the proxy named by HTTPS_PROXY or ALL_PROXY could not be reached or refused the connection "
-                    "(ProxyError): check it, or name the API's host in NO_PROXY")
-        elif isinstance(exc, SSLError):
-            what = ("TLS verification failed (%s); fix the certificate or set validate_certs=false for a "
-                    "test endpoint" % type(exc).__name__)
-        elif isinstance(exc, (ConnectTimeout, ReadTimeout)):
+    def transport_error(self, method, path, failure, sent, base_url):
+        """The message of a TransportFailure, by its phase; never quotes the proxy URL (it may hold a password)."""
+        phase, cause = failure.phase, failure.cause
+        if phase == "proxy-config":
+            what = str(cause)
+        elif phase == "tls-config":
+            what = ("the CA bundle (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE when set) could not be loaded (%s): name a "
+                    "readable PEM file in the variable or unset it" % type(cause).__name__)
+        elif isinstance(cause, socket.timeout):
             what = self._no_answer()
-        elif isinstance(exc, _ConnectionError) and not sent:
+        elif phase == "proxy":
+            what = ("the proxy named by HTTPS_PROXY or ALL_PROXY could not be reached or refused the connection "
+                    "(%s): check it, or name the API's host in NO_PROXY" % type(cause).__name__)
+        elif _tls_refused(failure):
+            what = ("TLS verification failed (%s); fix the certificate or set validate_certs=false for a "
+                    "test endpoint" % type(cause).__name__)
+        elif phase == "resolve":
+            what = "could not connect to %s (its host name could not be resolved)" % base_url
+        elif not sent:
             what = "could not connect to %s" % base_url
         else:
-            what = "the connection failed before an answer arrived (%s)" % type(exc).__name__
-        return self._transport(method, path, what, sent, timed_out=isinstance(exc, ReadTimeout))
+            what = "the connection failed before an answer arrived (%s)" % type(cause).__name__
+        return self._transport(method, path, what, sent, timed_out=sent and isinstance(cause, socket.timeout))
 
     def budget_error(self, method, path, budget, maybe_applied, final=True):
         message = ("Latitude API request %s %s stopped: the task has spent its time budget of %.0f s on the API "
