@@ -5,25 +5,26 @@
 
 """Unit tests for LatitudeClient: headers, retries, waits and error messages.
 
-``requests.Session.request`` is replaced by a script of real ``requests.Response``
-objects and real ``requests`` exceptions; waits are recorded, never slept.
+``LatitudeClient._exchange`` (one attempt) is replaced by a script of ``Answer`` objects and
+phase-tagged ``TransportFailure`` exceptions, as the transport gives them; waits are recorded, never slept.
 """
 
 import email.utils
-import http.client
 import json
+import socket
 import ssl
 import time
 
 import pytest
-import requests
-import urllib3
 
 from ansible_collections.latitudesh.cloud.plugins.module_utils import _api_retry
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api import (
+    Answer,
     ConfigError,
     LatitudeClient,
     LatitudeError,
+    TransportFailure,
+    tls_context,
     validate_api_url,
     validate_connection,
 )
@@ -35,7 +36,14 @@ from ansible_collections.latitudesh.cloud.plugins.module_utils._api_retry import
     advised_wait,
     backoff,
 )
-from ansible_collections.latitudesh.cloud.tests.unit.plugins.modules.fake_latitude import http_response
+from ansible_collections.latitudesh.cloud.tests.unit.plugins.modules.fake_latitude import (  # noqa: F401
+    certificate_rejected,
+    connect_refused,
+    connect_timeout,
+    http_response,
+    read_timeout,
+    remote_disconnected,
+)
 
 TOKEN = "Tk9secret5b1f0c2a7e3d9c4b8a6f1e0d4d063"
 BASE = "https://api.example.test"
@@ -56,7 +64,7 @@ NOT_FOUND = {"errors": [{"code": "not_found", "status": "404", "title": "Error",
 
 
 def response(status, body=None, headers=None, text=None, content_type="application/vnd.api+json; charset=utf-8"):
-    """A real requests.Response with the given status, headers and body."""
+    """An Answer with the given status, headers and body."""
     resp = http_response(status, body, text=text, headers=headers, content_type=content_type)
     resp.url = BASE + PATH
     return resp
@@ -80,48 +88,21 @@ def rate_limited(retry_after=None, meta=None):
     return response(429, {"errors": [err]}, headers=headers)
 
 
-def connect_refused():
-    """requests' error for a refused connection: nothing was sent."""
-    reason = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection: [Errno 111] refused")
-    return requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(pool=None, url="/", reason=reason))
-
-
-def connect_timeout():
-    reason = urllib3.exceptions.ConnectTimeoutError(None, "/", "Connection timed out")
-    return requests.exceptions.ConnectTimeout(urllib3.exceptions.MaxRetryError(pool=None, url="/", reason=reason))
-
-
-def read_timeout():
-    return requests.exceptions.ReadTimeout(
-        urllib3.exceptions.ReadTimeoutError(None, "/", "Read timed out. (read timeout=7)")
-    )
-
-
-def remote_disconnected():
-    """The connection dropped after the request was written."""
-    return requests.exceptions.ConnectionError(
-        urllib3.exceptions.ProtocolError(
-            "Connection aborted.", http.client.RemoteDisconnected("Remote end closed connection without response")
-        )
-    )
-
-
-def certificate_rejected():
-    """What requests raises when the server's certificate fails verification (during the handshake)."""
-    reason = urllib3.exceptions.SSLError(ssl.SSLCertVerificationError(
-        1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate"))
-    return requests.exceptions.SSLError(urllib3.exceptions.MaxRetryError(pool=None, url="/", reason=reason))
-
-
 class Script(object):
-    """Stands in for ``requests.Session.request``: answers from a list, records every call."""
+    """Stands in for ``LatitudeClient._exchange``: answers from a list, records every call.
+
+    A call is ``dict(session=the client (its ``headers``), method, url, kwargs=dict(json=body, timeout=the
+    attempt's deadline))``.
+    """
 
     def __init__(self):
         self.outcomes = []
         self.calls = []
 
-    def __call__(self, session, method, url, **kwargs):
-        self.calls.append(dict(session=session, method=method, url=url, kwargs=kwargs))
+    def __call__(self, client, method, path, body, deadline):
+        url = client.base_url + path
+        kwargs = dict(json=body, timeout=deadline.seconds)
+        self.calls.append(dict(session=client, method=method, url=url, kwargs=kwargs))
         if not self.outcomes:
             raise AssertionError("unexpected request %s %s (no answer scripted)" % (method, url))
         outcome = self.outcomes.pop(0)
@@ -138,10 +119,10 @@ class Script(object):
 def script(monkeypatch):
     fake = Script()
 
-    def request(session, method, url, **kwargs):
-        return fake(session, method, url, **kwargs)
+    def exchange(client, method, path, body, deadline):
+        return fake(client, method, path, body, deadline)
 
-    monkeypatch.setattr(requests.Session, "request", request)
+    monkeypatch.setattr(LatitudeClient, "_exchange", exchange)
     return fake
 
 
@@ -220,58 +201,70 @@ def test_timeout_is_passed_on_every_attempt(script, method):
 
 
 @pytest.mark.parametrize("validate_certs", [True, False])
-def test_session_verify_follows_validate_certs(script, validate_certs):
-    script.outcomes = [response(200, {"data": []})]
-    client = make_client(validate_certs=validate_certs)[0]
-    client.get(PATH)
-    session = script.calls[0]["session"]
-    assert session.verify is validate_certs
-    assert script.calls[0]["kwargs"].get("verify", session.verify) is validate_certs
-
-
-def adapter_spy(monkeypatch):
-    """Replace HTTPAdapter.send: record what requests really sends, after merging the session settings."""
-    sent = []
-
-    def send(adapter, prepared, **kwargs):
-        sent.append((prepared, kwargs))
-        resp = response(200, {"data": [], "meta": {}})
-        resp.request = prepared
-        return resp
-
-    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", send)
-    return sent
+def test_tls_context_follows_validate_certs(monkeypatch, validate_certs):
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    context = tls_context(validate_certs)
+    assert (context.verify_mode == ssl.CERT_REQUIRED) is validate_certs
+    assert context.check_hostname is validate_certs
 
 
 @pytest.mark.parametrize("env_var", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
 def test_validate_certs_false_wins_over_ca_bundle_environment(monkeypatch, tmp_path, env_var):
-    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a Session-level verify=False;
+    # requests let REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a Session-level verify=False;
     # validate_certs=false must still turn verification off.
     bundle = tmp_path / "ca.pem"
     bundle.write_text("")
     monkeypatch.setenv(env_var, str(bundle))
-    sent = adapter_spy(monkeypatch)
-    client = make_client(validate_certs=False)[0]
-    client.get(PATH)
-    assert sent[0][1]["verify"] is False
+    context = tls_context(False)
+    assert context.verify_mode == ssl.CERT_NONE and context.check_hostname is False
 
 
-def test_wire_request_headers_and_body(monkeypatch):
+@pytest.mark.parametrize("env_var", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_variable_is_the_only_trust_with_validate_certs(monkeypatch, tmp_path, env_var):
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
-    sent = adapter_spy(monkeypatch)
-    client = make_client(validate_certs=True, api_timeout=9)[0]
-    client.post(PATH, BODY)
-    prepared, kwargs = sent[0]
-    assert prepared.method == "POST"
-    assert prepared.url == BASE + PATH
-    assert prepared.headers["Authorization"] == TOKEN
-    assert prepared.headers["Accept"] == "application/vnd.api+json"
-    assert prepared.headers["User-Agent"] == "ansible-latitudesh.cloud/0.1.0"
-    assert prepared.headers["Content-Type"] == "application/json"
-    assert json.loads(prepared.body) == BODY
-    assert kwargs["timeout"] == 9
-    assert kwargs["verify"] is True
+    monkeypatch.setenv(env_var, str(tmp_path / "missing.pem"))
+    with pytest.raises(OSError):  # the named file is loaded, not certifi's or the system's
+        tls_context(True)
+
+
+def test_wire_request_headers_and_body():
+    """What goes on the wire, read by a listener of the test's own: headers, JSON body, no Bearer."""
+    import threading
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    received = []
+
+    def serve():
+        conn, _addr = server.accept()
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < len(json.dumps(BODY)):
+            data += conn.recv(65536)
+        received.append(data)
+        conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Type: application/vnd.api+json\r\nContent-Length: 2\r\n\r\n{}")
+        conn.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        url = "http://127.0.0.1:%d/base" % server.getsockname()[1]
+        make_client(api_url=url, api_timeout=9)[0].post(PATH, BODY)
+    finally:
+        thread.join(5)
+        server.close()
+    head, body = received[0].split(b"\r\n\r\n", 1)
+    lines = head.decode("ascii").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    assert lines[0] == "POST /base%s HTTP/1.1" % PATH
+    assert headers["Authorization"] == TOKEN
+    assert headers["Accept"] == "application/vnd.api+json"
+    assert headers["User-Agent"] == "ansible-latitudesh.cloud/0.1.0"
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Accept-Encoding"] == "identity"
+    assert headers["Host"] == url.split("/")[2]
+    assert json.loads(body) == BODY
 
 
 # --------------------------------------------------------------------------- 429
@@ -826,9 +819,10 @@ FAILURES = {
     "200-malformed-json-token-at-edge": lambda: [response(200, text=_echo("z" * 105 + "{T}"))],
     "429-exhausted-echo": lambda: [response(429, {"errors": [{"detail": _echo("slow down {T}")}]})],
     "429-too-long": lambda: [response(429, {"errors": [{"detail": _echo("{T}"), "meta": {"retry_after": 900}}]})],
-    "read-timeout-echo": lambda: [requests.exceptions.ReadTimeout(_echo("read timed out for {T}"))],
-    "connection-echo": lambda: [requests.exceptions.ConnectionError(_echo("dropped {T}"))],
-    "ssl-echo": lambda: [requests.exceptions.SSLError(_echo("certificate error {T}"))],
+    "read-timeout-echo": lambda: [TransportFailure("answer", socket.timeout(_echo("read timed out for {T}")))],
+    "connection-echo": lambda: [TransportFailure("answer", ConnectionResetError(_echo("dropped {T}")))],
+    "ssl-echo": lambda: [TransportFailure("tls", ssl.SSLError(_echo("certificate error {T}")))],
+    "proxy-echo": lambda: [TransportFailure("proxy", OSError(_echo("Tunnel connection failed: {T}")))],
     "empty-body": lambda: [response(200, text="")],
 }
 
@@ -1037,26 +1031,18 @@ def test_advised_wait_skips_malformed_entries(entries):
 
 
 def raw_answer(status, raw, content_type="application/vnd.api+json"):
-    """An answer with these bytes, its encoding taken from Content-Type as requests' adapter does."""
-    resp = response(status, text="")
-    resp._content = raw
-    resp.headers["Content-Type"] = content_type
-    resp.encoding = requests.utils.get_encoding_from_headers(resp.headers)
-    return resp
+    """An answer with these bytes and this Content-Type."""
+    return Answer(status, {"Content-Type": content_type}, raw)
 
 
 @pytest.fixture
-def no_guessing(monkeypatch):
-    """Fail the test if requests is asked to guess a charset from the bytes."""
-    def guess(_self):
-        raise AssertionError("the body's charset was guessed")
-    monkeypatch.setattr(requests.Response, "apparent_encoding", property(guess))
+def no_guessing():
+    """The transport never guesses a charset from the bytes (requests did, without a charset): nothing to stop."""
 
 
 def test_body_without_charset_is_read_as_utf8(script, no_guessing):
     doc = {"data": {"id": "tok_x1ZJrdx5qg4LV", "type": "api_keys", "attributes": {"name": "zürich-ops-é"}}}
     script.outcomes = [raw_answer(200, json.dumps(doc, ensure_ascii=False).encode("utf-8"))]
-    assert script.outcomes[0].encoding is None
     client, waits = make_client()
     assert client.get(ITEM)["data"]["attributes"]["name"] == "zürich-ops-é"
 
@@ -1064,7 +1050,6 @@ def test_body_without_charset_is_read_as_utf8(script, no_guessing):
 def test_error_body_without_charset_is_read_as_utf8(script, no_guessing):
     err = {"errors": [{"code": "unprocessable_entity", "status": "422", "detail": "Nom déjà utilisé"}]}
     script.outcomes = [raw_answer(422, json.dumps(err, ensure_ascii=False).encode("utf-8"))]
-    assert script.outcomes[0].encoding is None
     client, waits = make_client()
     message = failure(client, "POST").message
     assert "HTTP 422: Nom déjà utilisé" in message

@@ -6,12 +6,12 @@
 """Fixtures for the module tests: the scripted Latitude API and a module runner."""
 
 import pytest
-import requests
 
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.latitudesh.cloud.plugins.module_utils import _api_retry
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api import LatitudeClient
 from ansible_collections.latitudesh.cloud.tests.unit.plugins.modules.fake_latitude import (
     API_URL,
     AUTH_TOKEN,
@@ -29,10 +29,10 @@ def api(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     fake = FakeLatitudeAPI()
 
-    def request(session, method, url, **kwargs):
-        return fake(session, method, url, **kwargs)
+    def exchange(client, method, path, body, deadline):
+        return fake(client, method, path, body, deadline)
 
-    monkeypatch.setattr(requests.Session, "request", request)
+    monkeypatch.setattr(LatitudeClient, "_exchange", exchange)
     monkeypatch.setattr(_api_retry, "backoff", lambda attempt, rand=None: 0.0)
     yield fake
     fake.verify()

@@ -5,14 +5,18 @@
 
 """A scripted Latitude API for the module tests, and builders for its answers.
 
-The fake replaces ``requests.Session.request``; each test lists the exact HTTP exchange it
+The fake replaces ``LatitudeClient._exchange``, the one seam of the transport (one attempt:
+an ``Answer``, or a phase-tagged ``TransportFailure``); each test lists the exact HTTP exchange it
 expects. An unexpected or extra request fails the test at once, and a request that was
 expected but never made fails it at teardown (see conftest.py).
 """
 
+import http.client
 import json
+import socket
+import ssl
 
-import requests
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api import Answer, TransportFailure
 
 API_URL = "https://api.example.test"
 AUTH_TOKEN = "5ec2e7a11ce0b0b5ec2e7a11ce0b0b0e1f2a"
@@ -29,20 +33,42 @@ class AnsibleFailJson(Exception):
 
 
 def http_response(status, body=None, text=None, headers=None, content_type="application/vnd.api+json; charset=utf-8"):
-    """A real requests.Response: ``body`` is sent as JSON (with ``content_type``), ``text`` as is."""
-    resp = requests.Response()
-    resp.status_code = status
-    resp.encoding = "utf-8"
+    """An Answer, as the transport returns it: ``body`` is sent as JSON (with ``content_type``), ``text`` as is."""
+    all_headers = {}
     if text is not None:
-        resp._content = text.encode("utf-8")
+        content = text.encode("utf-8")
     elif body is not None:
-        resp._content = json.dumps(body).encode("utf-8")
-        resp.headers["Content-Type"] = content_type
+        content = json.dumps(body).encode("utf-8")
+        all_headers["Content-Type"] = content_type
     else:
-        resp._content = b""
-    resp.headers.update(headers or {})
-    resp._content_consumed = True  # read already, as requests leaves an answer it has read
-    return resp
+        content = b""
+    all_headers.update(headers or {})
+    return Answer(status, all_headers, content)
+
+
+# The failures of one attempt, as the transport raises them: the phase says whether the request was sent.
+
+def connect_refused():
+    return TransportFailure("connect", ConnectionRefusedError(111, "Connection refused"))
+
+
+def connect_timeout():
+    return TransportFailure("connect", socket.timeout("timed out"))
+
+
+def read_timeout():
+    return TransportFailure("answer", socket.timeout("timed out"))
+
+
+def remote_disconnected():
+    """The connection dropped after the request was written."""
+    return TransportFailure("answer", http.client.RemoteDisconnected("Remote end closed connection without response"))
+
+
+def certificate_rejected():
+    """The server's certificate failed verification during the handshake."""
+    return TransportFailure("tls", ssl.SSLCertVerificationError(
+        1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate"))
 
 
 def key_resource(key_id, name, read_only=False, allowed_ips=None, token_last_slice="aaaaa", token=None):
@@ -87,7 +113,7 @@ def item_answer(resource, status=200):
 
 
 class FakeLatitudeAPI(object):
-    """A scripted exchange of (method, url, json body) -> answer (a Response or an exception to raise)."""
+    """A scripted exchange of (method, url, json body) -> answer (an Answer or an exception to raise)."""
 
     def __init__(self):
         self.expected = []
@@ -98,18 +124,18 @@ class FakeLatitudeAPI(object):
         self.expected.append((method, API_URL + path, body, answer))
         return self
 
-    def __call__(self, session, method, url, **kwargs):
-        body = kwargs.get("json")
+    def __call__(self, client, method, path, body, deadline):
+        url = client.base_url + path
         self.calls.append((method, url, body))
         if not self.expected:
             self._problem("unexpected extra request %s %s %r" % (method, url, body))
         want_method, want_url, want_body, answer = self.expected.pop(0)
         if (method, url, body) != (want_method, want_url, want_body):
             self._problem("expected %s %s %r, got %s %s %r" % (want_method, want_url, want_body, method, url, body))
-        if session.headers.get("Authorization") != AUTH_TOKEN:
+        if client.headers.get("Authorization") != AUTH_TOKEN:
             self._problem("request sent without the raw auth token")
-        if kwargs.get("timeout") is None:
-            self._problem("request sent without a timeout")
+        if deadline is None or not deadline.seconds > 0:
+            self._problem("request sent without a deadline")
         if isinstance(answer, BaseException):
             raise answer
         return answer

@@ -5,12 +5,9 @@
 
 """Unit tests for the api_key module: the exact HTTP exchange of every branch."""
 
-import http.client
 import json
 
 import pytest
-import requests
-import urllib3
 
 from ansible_collections.latitudesh.cloud.plugins.modules import api_key
 
@@ -23,6 +20,8 @@ from ansible_collections.latitudesh.cloud.tests.unit.plugins.modules.fake_latitu
     key_resource,
     list_answer,
     normalized,
+    read_timeout,
+    remote_disconnected,
 )
 
 CI_ID = "tok_ci0000000001"
@@ -62,18 +61,6 @@ def rotated(resource, token=NEW_TOKEN):
     resource["attributes"]["token"] = token
     resource["attributes"]["token_last_slice"] = token[-5:]
     return resource
-
-
-def read_timeout():
-    return requests.exceptions.ReadTimeout(urllib3.exceptions.ReadTimeoutError(None, "/", "Read timed out."))
-
-
-def remote_disconnected():
-    return requests.exceptions.ConnectionError(
-        urllib3.exceptions.ProtocolError(
-            "Connection aborted.", http.client.RemoteDisconnected("Remote end closed connection without response")
-        )
-    )
 
 
 @pytest.fixture
