@@ -16,13 +16,15 @@ import threading
 import time
 
 import pytest
-import requests
 
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api import (
     ConfigError,
     LatitudeClient,
     LatitudeError,
+    TransportFailure,
+    api_target,
     check_api_url,
+    proxy_for,
     validate_api_url,
 )
 from ansible_collections.latitudesh.cloud.plugins.module_utils import _api as api_module
@@ -50,14 +52,14 @@ def make_client(**overrides):
 
 
 class Script(object):
-    """Stands in for ``requests.Session.request``: answers from a list, records every call."""
+    """Stands in for ``LatitudeClient._exchange`` (one attempt): answers from a list, records every call."""
 
     def __init__(self):
         self.outcomes = []
         self.calls = []
 
-    def __call__(self, session, method, url, **kwargs):
-        self.calls.append(dict(method=method, url=url, kwargs=kwargs))
+    def __call__(self, client, method, path, body, deadline):
+        self.calls.append(dict(method=method, url=client.base_url + path, kwargs=dict(json=body, timeout=deadline.seconds)))
         outcome = self.outcomes.pop(0)
         if isinstance(outcome, BaseException):
             raise outcome
@@ -68,10 +70,10 @@ class Script(object):
 def script(monkeypatch):
     fake = Script()
 
-    def request(session, method, url, **kwargs):
-        return fake(session, method, url, **kwargs)
+    def exchange(client, method, path, body, deadline):
+        return fake(client, method, path, body, deadline)
 
-    monkeypatch.setattr(requests.Session, "request", request)
+    monkeypatch.setattr(LatitudeClient, "_exchange", exchange)
     return fake
 
 
@@ -93,7 +95,7 @@ def rate_limited(retry_after=None, meta=None):
 
 
 @pytest.mark.parametrize("url", [
-    "http://localhost:1\\@127.0.0.1:2",      # urllib3 connects to localhost:1, urlsplit saw 127.0.0.1
+    "http://localhost:1\\@127.0.0.1:2",      # urllib3 connected to localhost:1, urlsplit sees 127.0.0.1
     "http://api.example.com\\@127.0.0.1:2",
     "http://127.0.0.1:2\\",
     "https://api.latitude.sh\\x",
@@ -152,8 +154,7 @@ def test_port_outside_the_range_is_refused(url):
 ])
 def test_the_checked_host_is_the_host_connected_to(url, host):
     assert check_api_url(url)[2] == host
-    assert requests.Request("GET", url + PATH).prepare().url.split("/")[2].rsplit(":", 1)[0].lower() \
-        in (host, host + ":" + url.rsplit(":", 1)[-1])
+    assert api_target(check_api_url(url)[0])[1] == host  # where the client connects
 
 
 def test_plain_http_check_uses_the_host_that_is_connected_to():
@@ -172,21 +173,6 @@ def test_bad_url_refused_before_any_request(script):
 # --------------------------------------------------------------------------- proxies and ~/.netrc
 
 
-def sent_by_adapter(monkeypatch, client):
-    """What requests' adapter receives for one GET: ``(prepared request, send kwargs)``."""
-    sent = []
-
-    def send(adapter, prepared, **kwargs):
-        sent.append((prepared, kwargs))
-        resp = answer(200, {"data": []})
-        resp.request = prepared
-        return resp
-
-    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", send)
-    client.get(PATH)
-    return sent[0]
-
-
 def with_proxies(monkeypatch):
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
@@ -197,26 +183,81 @@ def with_proxies(monkeypatch):
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"])
 def test_plain_http_loopback_never_uses_a_proxy(monkeypatch, url):
     with_proxies(monkeypatch)
-    prepared, kwargs = sent_by_adapter(monkeypatch, make_client(api_url=url)[0])
-    assert not kwargs["proxies"], kwargs["proxies"]
+    conn = make_client(api_url=url)[0]._connection()
+    assert (conn.host, conn.port, conn._tunnel_host) == (check_api_url(url)[2].strip("[]"), 8080, None)
 
 
 def test_https_honours_the_proxy_variables_and_no_proxy(monkeypatch):
     with_proxies(monkeypatch)
-    prepared, kwargs = sent_by_adapter(monkeypatch, make_client()[0])
-    assert kwargs["proxies"].get("https") == "http://127.0.0.1:9"
+    conn = make_client()[0]._connection()
+    assert (conn.host, conn.port) == ("127.0.0.1", 9)
+    assert (conn._tunnel_host, conn._tunnel_port) == ("api.example.test", 443)
+    assert "Authorization" not in conn._tunnel_headers  # the token goes inside the tunnel only
     monkeypatch.setenv("NO_PROXY", "api.example.test")
-    prepared, kwargs = sent_by_adapter(monkeypatch, make_client()[0])
-    assert not kwargs["proxies"].get("https")
+    conn = make_client()[0]._connection()
+    assert (conn.host, conn.port, conn._tunnel_host) == ("api.example.test", 443, None)
+
+
+@pytest.mark.parametrize("no_proxy, proxied", [
+    ("example.test", False), (".example.test", False), ("*", False), ("api.example.test:443", False),
+    ("other.test", True), ("", True), ("10.0.0.0/8", True),
+])
+def test_no_proxy_entries_as_requests_reads_them(monkeypatch, no_proxy, proxied):
+    with_proxies(monkeypatch)
+    monkeypatch.setenv("no_proxy", no_proxy)
+    assert (proxy_for("api.example.test", 443) is not None) is proxied
+
+
+def test_no_proxy_cidr_entries_cover_ip_hosts(monkeypatch):
+    with_proxies(monkeypatch)
+    monkeypatch.setenv("NO_PROXY", "10.0.0.0/8")
+    assert proxy_for("10.1.2.3", 443) is None
+    assert proxy_for("11.1.2.3", 443) is not None
+
+
+def test_lower_case_proxy_variables_and_all_proxy(monkeypatch):
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("all_proxy", "127.0.0.1:3128")  # no scheme: http, as requests reads it
+    assert proxy_for("api.example.test", 443) == ("127.0.0.1", 3128, {})
+    monkeypatch.setenv("https_proxy", "http://proxy.example.test")
+    assert proxy_for("api.example.test", 443) == ("proxy.example.test", 80, {})
+
+
+def test_proxy_credentials_go_to_the_proxy_only_and_are_never_quoted(monkeypatch):
+    import base64
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://me%40corp:pr0xy%3Apw@127.0.0.1:3128")
+    host, port, headers = proxy_for("api.example.test", 443)
+    assert (host, port) == ("127.0.0.1", 3128)
+    assert base64.b64decode(headers["Proxy-Authorization"].split()[1]) == b"me@corp:pr0xy:pw"
+
+
+@pytest.mark.parametrize("scheme", ["socks5", "socks5h", "socks4", "https"])
+def test_a_proxy_scheme_that_cannot_be_used_is_refused_naming_the_variable(monkeypatch, scheme):
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "%s://user:s3cretpw@127.0.0.1:1080" % scheme)
+    with pytest.raises(TransportFailure) as info:
+        proxy_for("api.example.test", 443)
+    text = str(info.value.cause)
+    assert info.value.phase == "proxy-config" and info.value.sent is False
+    assert "ALL_PROXY" in text and "http://" in text and "NO_PROXY" in text and "s3cretpw" not in text, text
+    assert ("SOCKS" in text) is scheme.startswith("socks")
 
 
 def test_netrc_never_replaces_the_token(monkeypatch, tmp_path):
     netrc = tmp_path / "netrc"
-    netrc.write_text("machine api.example.test login someone password netrcpw\n")
+    netrc.write_text("machine 127.0.0.1 login someone password netrcpw\n")
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
-    prepared, kwargs = sent_by_adapter(monkeypatch, make_client()[0])
-    assert prepared.headers["Authorization"] == TOKEN
+    server = Canned()
+    try:
+        make_client(api_url="http://127.0.0.1:%d" % server.port)[0].get(PATH)
+    finally:
+        server.close()
+    assert b"\r\nAuthorization: %s\r\n" % TOKEN.encode() in server.requests[0]
 
 
 # --------------------------------------------------------------------------- the deadline of one attempt
@@ -679,7 +720,8 @@ def test_url_secrets_of_a_url_without_userinfo_is_empty_or_only_the_path(url):
 @pytest.mark.parametrize("url", ["http://[::1%25lo]:8080", "http://[::1%25x]:8080", "https://[fe80::1%25eth0]:443",
                                  "http://[::1%2540evil]:1"])
 def test_an_ipv6_zone_index_is_refused_before_any_request(script, url):
-    # requests cannot send it (InvalidURL), which read as a failed connection that may have applied a write.
+    # A Host header cannot carry it (requests raised InvalidURL, which read as a failed connection that may have
+    # applied a write).
     with pytest.raises(ConfigError) as info:
         make_client(api_url=url)
     assert "api_url" in info.value.message and "zone" in info.value.message, info.value.message
@@ -729,11 +771,7 @@ def test_an_unreachable_proxy_is_named_and_nothing_counts_as_sent(monkeypatch, m
     assert len(waits) == 1  # retried once: a proxy may come back
 
 
-def test_a_socks_proxy_without_its_package_is_named_and_not_retried(monkeypatch):
-    def missing(*args, **kwargs):  # what requests does when PySocks is not installed
-        raise requests.exceptions.InvalidSchema("Missing dependencies for SOCKS support.")
-
-    monkeypatch.setattr(requests.adapters, "SOCKSProxyManager", missing)
+def test_a_socks_proxy_is_named_and_not_retried(monkeypatch):
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:%d" % _closed_port())
@@ -741,7 +779,7 @@ def test_a_socks_proxy_without_its_package_is_named_and_not_retried(monkeypatch)
     with pytest.raises(LatitudeError) as info:
         client.post(PATH, {"data": {}})
     message = info.value.message
-    assert "SOCKS" in message and "PySocks" in message, message
+    assert "SOCKS" in message and "ALL_PROXY" in message and "http://" in message, message
     assert "may have been applied" not in message and info.value.maybe_applied is False, message
     assert waits == []
 
@@ -771,12 +809,12 @@ def test_retries_stop_when_the_task_budget_is_spent(monkeypatch):
     clock = Clock()
     calls = []
 
-    def slow_500(session, method, url, **kwargs):  # every attempt takes 12 s and fails
+    def slow_500(client, method, path, body, deadline):  # every attempt takes 12 s and fails
         calls.append(method)
         clock.now += 12
         return http_response(500, {"errors": [{"status": "500", "detail": "busy"}]})
 
-    monkeypatch.setattr(requests.Session, "request", slow_500)
+    monkeypatch.setattr(LatitudeClient, "_exchange", slow_500)
     monkeypatch.setattr("random.random", lambda: 1.0)  # the longest backoff: 1, 2, 4, 8, 16 s
     client = LatitudeClient(params(api_timeout=10, api_retries=5), sleep=clock.sleep, clock=clock)
     with pytest.raises(LatitudeError) as info:
@@ -793,15 +831,15 @@ def test_a_request_after_the_budget_is_spent_is_not_sent_and_a_write_before_it_m
     clock = Clock()
     calls = []
 
-    def answer(session, method, url, **kwargs):
+    def answer(client, method, path, body, deadline):
         calls.append(method)
         if method == "PATCH":  # the write is sent, its answer lost, and the time is up before a retry
             clock.now += 32
-            raise requests.exceptions.ConnectionError("connection reset by peer")
+            raise TransportFailure("answer", ConnectionResetError(104, "Connection reset by peer"))
         clock.now += 29
         return http_response(200, {"data": []})
 
-    monkeypatch.setattr(requests.Session, "request", answer)
+    monkeypatch.setattr(LatitudeClient, "_exchange", answer)
     client = LatitudeClient(params(api_timeout=30, api_retries=0), sleep=clock.sleep, clock=clock)
     assert client.task_budget == 90
     client.get(PATH)
@@ -826,7 +864,7 @@ def test_an_attempt_gets_only_what_is_left_of_the_budget(monkeypatch):
         return real_deadline(seconds)
 
     monkeypatch.setattr(api_module, "Deadline", recording_deadline)
-    monkeypatch.setattr(requests.Session, "request", lambda *a, **k: http_response(200, {"data": []}))
+    monkeypatch.setattr(LatitudeClient, "_exchange", lambda *a, **k: http_response(200, {"data": []}))
     client = LatitudeClient(params(api_timeout=10, api_retries=0), sleep=clock.sleep, clock=clock)
     client.get(PATH)
     clock.now += 25  # 5 s of the 30 s budget left
