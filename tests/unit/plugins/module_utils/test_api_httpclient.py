@@ -1,0 +1,389 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) latitudesh.cloud contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The http.client transport on the wire, against servers and a CONNECT proxy of the test's own on 127.0.0.1.
+
+Framing (chunked, HTTP/1.0, a short Content-Length, gzip sent although identity was asked for), the
+kept-alive connection and its reuse, the bounded DNS lookup, TLS with a CA bundle variable, and an
+http:// proxy: the CONNECT carries Proxy-Authorization, the token goes only inside the TLS tunnel.
+"""
+
+import gzip
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api import LatitudeClient, LatitudeError
+
+TOKEN = "Tk9secret5b1f0c2a7e3d9c4b8a6f1e0d4d063"
+PATH = "/auth/api_keys"
+DOC = {"data": [], "meta": {}}
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+              "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def client_for(url, **overrides):
+    params = dict(auth_token=TOKEN, api_url=url, api_timeout=3, api_retries=0, validate_certs=True)
+    params.update(overrides)
+    return LatitudeClient(params, sleep=lambda seconds: None)
+
+
+def _read_request(conn):
+    """One request (head and Content-Length body) from ``conn``, or b"" when the client closed."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _sep, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _colon, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        body += conn.recv(65536)
+    return data
+
+
+class Server(object):
+    """Answers each request of each connection with ``answers`` in turn (bytes, or a callable(conn) -> bool to go on).
+
+    Records the requests per connection; with ``tls=(cert, key)`` it speaks https.
+    """
+
+    def __init__(self, answers, tls=None, close_after=None):
+        self.answers = list(answers)
+        self.close_after = close_after  # requests per connection before the server closes it (no notice)
+        self.connections = []
+        self.context = None
+        if tls:
+            self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.context.load_cert_chain(*tls)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept)
+        self.thread.daemon = True
+        self.thread.start()
+
+    @property
+    def requests(self):
+        return [request for connection in self.connections for request in connection]
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(conn,))
+            thread.daemon = True
+            thread.start()
+
+    def _serve(self, conn):
+        received = []
+        self.connections.append(received)
+        try:
+            conn.settimeout(5)
+            if self.context is not None:
+                conn = self.context.wrap_socket(conn, server_side=True)
+            while self.answers:
+                request = _read_request(conn)
+                if not request:
+                    break
+                received.append(request)
+                answer = self.answers.pop(0)
+                if callable(answer):
+                    if not answer(conn):
+                        break
+                else:
+                    conn.sendall(answer)
+                if self.close_after and len(received) >= self.close_after:
+                    break
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.listener.close()
+
+
+def ok(body=DOC, extra=b""):
+    data = json.dumps(body).encode()
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.api+json\r\nContent-Length: %d\r\n%s\r\n"
+            % (len(data), extra)) + data
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def test_a_chunked_answer_is_read_whole(clean_env):
+    data = json.dumps(DOC).encode()
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 5]), data[i:i + 5]) for i in range(0, len(data), 5))
+    server = Server([b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     + chunks + b"0\r\n\r\n"])
+    try:
+        assert client_for("http://127.0.0.1:%d" % server.port).get(PATH) == DOC
+    finally:
+        server.close()
+
+
+def test_an_http_1_0_answer_ended_by_closing_is_read_whole(clean_env):
+    def answer(conn):
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + json.dumps(DOC).encode())
+        return False  # close: the end of the body
+
+    server = Server([answer, ok()])
+    try:
+        client = client_for("http://127.0.0.1:%d" % server.port)
+        assert client.get(PATH) == DOC
+        assert client.get(PATH) == DOC  # a new connection: HTTP/1.0 closes
+    finally:
+        server.close()
+    assert [len(connection) for connection in server.connections] == [1, 1]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_answer_shorter_than_its_content_length_is_a_failed_connection(clean_env, method):
+    def short(conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"data\": [")
+        return False
+
+    server = Server([short])
+    try:
+        with pytest.raises(LatitudeError) as info:
+            client_for("http://127.0.0.1:%d" % server.port).request(method, PATH, None if method == "GET" else {})
+    finally:
+        server.close()
+    assert "the connection failed before an answer arrived (IncompleteRead)" in info.value.message
+    assert info.value.maybe_applied is (method == "POST")
+
+
+def test_gzip_sent_although_identity_was_asked_for_is_decoded(clean_env):
+    data = gzip.compress(json.dumps(DOC).encode())
+    server = Server([b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(data) + data])
+    try:
+        assert client_for("http://127.0.0.1:%d" % server.port).get(PATH) == DOC
+    finally:
+        server.close()
+    assert b"\r\nAccept-Encoding: identity\r\n" in server.requests[0]
+
+
+# --------------------------------------------------------------------------- the kept-alive connection
+
+
+def test_the_requests_of_a_task_share_one_connection(clean_env):
+    server = Server([ok(), ok(), ok()])
+    try:
+        client = client_for("http://127.0.0.1:%d" % server.port)
+        for dummy in range(3):
+            assert client.get(PATH) == DOC
+    finally:
+        server.close()
+    assert [len(connection) for connection in server.connections] == [3]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT"])
+def test_a_connection_the_server_closed_is_not_reused_and_nothing_is_sent_twice(clean_env, method):
+    server = Server([ok(), ok(extra=b"")], close_after=1)  # closes each connection after one answer, no notice
+    try:
+        client = client_for("http://127.0.0.1:%d" % server.port)
+        assert client.get(PATH) == DOC
+        time.sleep(0.2)  # the server's FIN arrives
+        assert client.request(method, PATH, None if method == "GET" else {"data": {}}) == DOC
+    finally:
+        server.close()
+    assert [len(connection) for connection in server.connections] == [1, 1]
+
+
+# --------------------------------------------------------------------------- the DNS lookup is bounded
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_dns_lookup_that_hangs_ends_within_api_timeout(clean_env, monkeypatch, method):
+    real = socket.getaddrinfo
+
+    def slow(host, *args, **kwargs):
+        if host == "slow.example.test":
+            time.sleep(4)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    client = client_for("https://slow.example.test", api_timeout=1)
+    started = time.monotonic()
+    with pytest.raises(LatitudeError) as info:
+        client.request(method, PATH, None if method == "GET" else {"data": {}})
+    assert time.monotonic() - started < 1.8
+    assert "no answer within api_timeout=1 s" in info.value.message
+    assert info.value.maybe_applied is False and "may have been applied" not in info.value.message
+
+
+def test_a_name_that_does_not_resolve_is_named(clean_env, monkeypatch):
+    def missing(host, *args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", missing)
+    with pytest.raises(LatitudeError) as info:
+        client_for("https://nowhere.example.test").post(PATH, {"data": {}})
+    assert "could not connect to https://nowhere.example.test (its host name could not be resolved)" \
+        in info.value.message
+    assert info.value.maybe_applied is False
+
+
+# --------------------------------------------------------------------------- TLS and the CONNECT proxy
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    openssl = shutil.which("openssl")
+    if not openssl:
+        if "openssl" not in os.environ.get("LATITUDESH_ALLOW_MISSING", "").split(","):
+            pytest.fail("openssl is needed to make a self-signed certificate (or set LATITUDESH_ALLOW_MISSING=openssl)")
+        pytest.skip("openssl is not installed (allowed by LATITUDESH_ALLOW_MISSING)")
+    directory = tmp_path_factory.mktemp("tls")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", str(directory / "key.pem"),
+                    "-out", str(directory / "cert.pem")], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return str(directory / "cert.pem"), str(directory / "key.pem")
+
+
+def test_a_ca_bundle_variable_is_trusted(clean_env, monkeypatch, certificate):
+    server = Server([ok()], tls=certificate)
+    try:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+        assert client_for("https://127.0.0.1:%d" % server.port).get(PATH) == DOC
+    finally:
+        server.close()
+
+
+def test_an_untrusted_certificate_fails_at_once_and_sends_nothing(clean_env, certificate):
+    server = Server([ok()], tls=certificate)
+    try:
+        with pytest.raises(LatitudeError) as info:
+            client_for("https://127.0.0.1:%d" % server.port, api_retries=3).post(PATH, {"data": {}})
+    finally:
+        server.close()
+    assert "TLS verification failed (SSLCertVerificationError)" in info.value.message
+    assert info.value.maybe_applied is False and server.requests == []
+
+
+class ConnectProxy(object):
+    """An http:// proxy on 127.0.0.1: records each CONNECT and every byte the client sends through it.
+
+    ``refuse``: answer 407 instead of making the tunnel.
+    """
+
+    def __init__(self, refuse=False):
+        self.refuse = refuse
+        self.connects = []
+        self.through = b""  # what the client sent inside the tunnel
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve)
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            conn, _addr = self.listener.accept()
+        except OSError:
+            return
+        conn.settimeout(5)
+        head = _read_request(conn)
+        self.connects.append(head)
+        if self.refuse:
+            conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+            conn.close()
+            return
+        host, _colon, port = head.split(b" ")[1].rpartition(b":")
+        upstream = socket.create_connection((host.decode(), int(port)))
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pipe(source, sink, record):
+            try:
+                while True:
+                    data = source.recv(65536)
+                    if not data:
+                        break
+                    if record:
+                        self.through += data
+                    sink.sendall(data)
+            except OSError:
+                pass
+            finally:
+                try:
+                    sink.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+        back = threading.Thread(target=pipe, args=(upstream, conn, False))
+        back.daemon = True
+        back.start()
+        pipe(conn, upstream, True)
+        back.join(5)
+        conn.close()
+        upstream.close()
+
+    def close(self):
+        self.listener.close()
+
+
+def test_https_through_an_http_proxy_keeps_the_token_inside_the_tunnel(clean_env, monkeypatch, certificate):
+    server = Server([ok()], tls=certificate)
+    proxy = ConnectProxy()
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", "http://me:pr0xypw@127.0.0.1:%d" % proxy.port)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+        assert client_for("https://127.0.0.1:%d" % server.port).get(PATH) == DOC
+    finally:
+        server.close()
+        proxy.close()
+    connect = proxy.connects[0]
+    assert connect.startswith(b"CONNECT 127.0.0.1:%d HTTP/1." % server.port), connect
+    assert b"\r\nProxy-Authorization: Basic bWU6cHIweHlwdw==\r\n" in connect  # me:pr0xypw
+    assert TOKEN.encode() not in connect and TOKEN.encode() not in proxy.through  # only inside TLS
+    assert b"\r\nAuthorization: %s\r\n" % TOKEN.encode() in server.requests[0]
+    assert b"Proxy-Authorization" not in server.requests[0]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_proxy_that_refuses_the_tunnel_is_named_and_nothing_counts_as_sent(clean_env, monkeypatch, method):
+    proxy = ConnectProxy(refuse=True)
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", "http://me:pr0xypw@127.0.0.1:%d" % proxy.port)
+        with pytest.raises(LatitudeError) as info:
+            client_for("https://api.example.test").request(method, PATH, None if method == "GET" else {"data": {}})
+    finally:
+        proxy.close()
+    message = info.value.message
+    assert "proxy" in message and "HTTPS_PROXY" in message and "NO_PROXY" in message, message
+    assert "pr0xypw" not in message and "may have been applied" not in message
+    assert info.value.maybe_applied is False
+    assert TOKEN.encode() not in proxy.connects[0]
