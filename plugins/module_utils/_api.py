@@ -466,6 +466,8 @@ class _Connection(http.client.HTTPConnection):
 
     def __init__(self, host, port, tls=None, server_hostname=None, proxied=False):
         http.client.HTTPConnection.__init__(self, host, port)
+        # The port the Host header leaves out: https://api.latitude.sh is "Host: api.latitude.sh", not ":443".
+        self.default_port = 443 if tls is not None else 80
         self.tls = tls
         self.server_hostname = server_hostname
         self.proxied = proxied

@@ -194,6 +194,21 @@ def test_gzip_sent_although_identity_was_asked_for_is_decoded(clean_env):
     assert b"\r\nAccept-Encoding: identity\r\n" in server.requests[0]
 
 
+@pytest.mark.parametrize("url, proxy, host", [
+    ("https://api.example.test", None, b"api.example.test"),
+    ("https://api.example.test:8443", None, b"api.example.test:8443"),
+    ("https://api.example.test", "http://127.0.0.1:3128", b"api.example.test"),
+    ("http://127.0.0.1:80", None, b"127.0.0.1"),
+    ("http://[::1]:8080", None, b"[::1]:8080"),
+])
+def test_the_host_header_leaves_out_the_default_port_of_the_scheme(clean_env, monkeypatch, url, proxy, host):
+    if proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+    conn = client_for(url)._connection()
+    conn.putrequest("GET", PATH)  # buffered, nothing sent
+    assert b"\r\nHost: %s\r\n" % host in b"\r\n".join(conn._buffer) + b"\r\n", conn._buffer
+
+
 # --------------------------------------------------------------------------- the kept-alive connection
 
 
