@@ -359,17 +359,21 @@ def tls_context(validate_certs):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        return context
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if not bundle:
-        try:
-            import certifi
-            bundle = certifi.where()
-        except ImportError:
-            bundle = None
-    if bundle and os.path.isdir(bundle):
-        return ssl.create_default_context(capath=bundle)
-    return ssl.create_default_context(cafile=bundle)
+    else:
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if not bundle:
+            try:
+                import certifi
+                bundle = certifi.where()
+            except ImportError:
+                bundle = None
+        if bundle and os.path.isdir(bundle):
+            context = ssl.create_default_context(capath=bundle)
+        else:
+            context = ssl.create_default_context(cafile=bundle)
+    # TLS 1.2 at least, as urllib3 2 (Python 3.8 and 3.9 would otherwise still offer 1.0 and 1.1).
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 # --------------------------------------------------------------------------

@@ -207,6 +207,7 @@ def test_tls_context_follows_validate_certs(monkeypatch, validate_certs):
     context = tls_context(validate_certs)
     assert (context.verify_mode == ssl.CERT_REQUIRED) is validate_certs
     assert context.check_hostname is validate_certs
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
 
 
 @pytest.mark.parametrize("env_var", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
