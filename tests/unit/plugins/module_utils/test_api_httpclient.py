@@ -126,8 +126,8 @@ class Server(object):
         self.listener.close()
 
 
-def ok(body=DOC, extra=b""):
-    data = json.dumps(body).encode()
+def ok(body=None, extra=b""):
+    data = json.dumps(DOC if body is None else body).encode()
     return (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.api+json\r\nContent-Length: %d\r\n%s\r\n"
             % (len(data), extra)) + data
 
