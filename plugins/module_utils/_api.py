@@ -17,11 +17,12 @@ quote) are listed in ``docs/reliability.md``; each has one home:
 - ``_api_retry.RetryPolicy``: what is sent again, how long to wait, and the cap on rate-limit waits;
 - ``_api_answers.AnswerErrors``: answers and failures turned into ``LatitudeError`` with masked messages.
 
-The transport is the standard library's ``http.client`` (``ssl`` only for an https URL, loaded when
-the first connection is made; ``urllib.request`` only when a proxy variable is set): importing
-``requests`` cost 60-90 ms per task. Only what every run needs is loaded at start-up: ``_api_retry``
-and ``_api_answers`` (and with them ``email.utils`` and ``random``) are imported the first time a
-request is retried or fails.
+The transport is the standard library's ``http.client``: importing ``requests`` cost 60-90 ms per
+task. ``LatitudeClient._exchange`` is its one seam (one attempt: an ``Answer``, or a ``TransportFailure``
+tagged with the phase it failed in). Only what every run needs is loaded at start-up: the TLS context
+(and certifi) only for an https URL, ``urllib.request`` only when a proxy variable is set, and
+``_api_retry`` and ``_api_answers`` (with ``email.utils`` and ``random``) the first time a request is
+retried or fails.
 """
 
 import http.client
