@@ -37,7 +37,7 @@ try:
     import requests
     from requests.adapters import HTTPAdapter
     from requests.exceptions import RequestException, SSLError
-    from urllib3.exceptions import LocationParseError
+    from urllib3.exceptions import ConnectTimeoutError, LocationParseError
     from urllib3.util import parse_url
 
     HAS_REQUESTS = True
@@ -185,7 +185,8 @@ class Deadline(object):
 
     ``requests``' timeout bounds each read from the socket, not the whole answer: a server that
     sends a byte now and then keeps a request open for ever. A watcher thread shuts the socket of
-    the attempt down when the time is up, which makes the blocked read return at once.
+    the attempt down when the time is up, which makes the blocked read return at once. Before there
+    is a socket (the name lookup, the connect), ``connect`` stops waiting instead.
     """
 
     def __init__(self, seconds):
@@ -193,13 +194,54 @@ class Deadline(object):
         self.conn = None  # the urllib3 connection of the attempt, set by the adapter
         self.expired = False
         self.cut = False  # a socket was shut down: the request may have been sent
+        self.abandoned = False  # the lookup or connect of ``host`` outlived the deadline: nothing was sent
+        self.host = None
+        self._ends = None
+        self._lock = threading.Lock()
         self._done = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="latitudesh-deadline")
         self._watcher.daemon = True
 
     def __enter__(self):
+        self._ends = time.monotonic() + self.seconds
         self._watcher.start()
         return self
+
+    def connect(self, new_conn, host):
+        """Return ``new_conn()`` (name lookup, then connect) if it ends before the deadline.
+
+        Neither can be interrupted, so a helper thread runs them while the attempt waits at most what
+        is left. Past the deadline the helper is abandoned: a socket it makes later is closed unused,
+        so the request is never sent on it.
+        """
+        made = []
+        finished = threading.Event()
+
+        def run():
+            try:
+                sock = new_conn()
+            except Exception as exc:  # handed to the attempt, raised there
+                made.append(exc)
+            else:
+                with self._lock:
+                    if self.abandoned:
+                        sock.close()
+                    else:
+                        made.append(sock)
+            finished.set()
+
+        helper = threading.Thread(target=run, name="latitudesh-connect")
+        helper.daemon = True
+        helper.start()
+        finished.wait(max(0.0, self._ends - time.monotonic()))
+        with self._lock:
+            if not made:
+                self.abandoned = self.expired = True
+                self.host = host  # the API's host, or the proxy's
+                raise ConnectTimeoutError(None, "could not look up or connect to %s within the deadline" % host)
+        if isinstance(made[0], Exception):
+            raise made[0]
+        return made[0]
 
     def __exit__(self, *exc_info):
         self._done.set()
@@ -247,8 +289,11 @@ class _DeadlineAdapter(HTTPAdapter):
         def watched(pool_cls):
             def _get_conn(pool, timeout=None):
                 conn = pool_cls._get_conn(pool, timeout)
+                conn._latitudesh_deadline = adapter.deadline
                 if adapter.deadline is not None:
                     adapter.deadline.conn = conn
+                if "_new_conn" not in vars(conn):
+                    conn._new_conn = _bounded_new_conn(conn, conn._new_conn)
                 return conn
             return type("Deadline" + pool_cls.__name__, (pool_cls,), {"_get_conn": _get_conn})
 
@@ -256,6 +301,16 @@ class _DeadlineAdapter(HTTPAdapter):
             (scheme, watched(pool_cls)) for scheme, pool_cls in manager.pool_classes_by_scheme.items()
         )
         manager._latitudesh_watched = True
+
+
+def _bounded_new_conn(conn, new_conn):
+    """``conn._new_conn`` (urllib3's lookup and connect), bounded by the Deadline of the attempt that connects."""
+    def bounded():
+        deadline = getattr(conn, "_latitudesh_deadline", None)
+        if deadline is None:
+            return new_conn()
+        return deadline.connect(new_conn, conn.host)
+    return bounded
 
 
 def _body_text(response):
@@ -371,8 +426,8 @@ class LatitudeClient(object):
             self._adapter.deadline = deadline
             try:
                 response = self.session.request(
-                    # verify per request: requests lets REQUESTS_CA_BUNDLE override the session's. The watcher
-                    # cannot end a connect (no socket to shut down yet): connecting gets only what is left.
+                    # verify per request: requests lets REQUESTS_CA_BUNDLE override the session's. Each connect
+                    # try gets only what is left (and Deadline.connect stops waiting at the deadline).
                     method, self.base_url + path, json=body, verify=self.session.verify,
                     timeout=self.timeout if left >= self.timeout else (left, self.timeout),
                     # A redirect is never followed: it would send a create or rotate twice, or the request
@@ -385,6 +440,8 @@ class LatitudeClient(object):
                 if deadline.expired and deadline.seconds < self.timeout:
                     raise self.errors.budget_error(method, path, self.task_budget,
                                                    maybe_applied or (deadline.cut and method != "GET"), final=True)
+                if deadline.abandoned:
+                    raise self.errors.connect_deadline_error(method, path, deadline.host)
                 if deadline.expired:
                     raise self.errors.deadline_error(method, path, deadline.cut)
                 raise

@@ -274,6 +274,11 @@ class AnswerErrors(object):
     def deadline_error(self, method, path, sent):
         return self._transport(method, path, self._no_answer(), sent, timed_out=sent)
 
+    def connect_deadline_error(self, method, path, host):
+        what = ("could not look up or connect to %s within api_timeout=%s s (a name server or the network did not "
+                "answer); nothing was sent" % (host, self.timeout))
+        return self._transport(method, path, what, False, timed_out=False)
+
     def _no_answer(self):
         return ("no answer within api_timeout=%s s (the whole answer, from connecting to its last byte, must "
                 "arrive within api_timeout)" % self.timeout)

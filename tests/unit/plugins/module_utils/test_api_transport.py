@@ -294,6 +294,68 @@ def test_a_dripping_answer_is_cut_after_api_timeout(head_first, method, attempts
     assert err.maybe_applied is (method == "POST")
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_name_lookup_that_hangs_ends_within_api_timeout_and_never_sends_later(monkeypatch, method):
+    # A resolver that does not answer (a dead nameserver in resolv.conf) blocks getaddrinfo for many seconds,
+    # and no socket exists yet that a deadline could shut down. The attempt must stop waiting at api_timeout,
+    # say that nothing was sent, and the lookup finishing later must not send the request after all.
+    server = Canned()
+    real_getaddrinfo = socket.getaddrinfo
+    lookups = []
+
+    def slow_getaddrinfo(host, *args, **kwargs):
+        if host == "localhost":
+            lookups.append(host)
+            time.sleep(2.5)
+            return real_getaddrinfo("127.0.0.1", *args, **kwargs)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    try:
+        client = LatitudeClient(params(api_url="http://localhost:%d" % server.port, api_timeout=1, api_retries=0),
+                                sleep=lambda seconds: None)
+        started = time.monotonic()
+        with pytest.raises(LatitudeError) as info:
+            client.request(method, PATH, {"data": {}} if method == "POST" else None)
+        elapsed = time.monotonic() - started
+        time.sleep(2.5)  # the abandoned lookup ends now: its connection must never carry the request
+    finally:
+        server.close()
+    assert lookups == ["localhost"]
+    assert elapsed < 1 + 1, "the attempt took %.1f s with api_timeout=1" % elapsed
+    assert server.requests == [] or server.requests == [b""], server.requests
+    err = info.value
+    assert "could not look up or connect to localhost within api_timeout=1 s" in err.message, err.message
+    assert "may have been applied" not in err.message
+    assert err.maybe_applied is False and err.timed_out is False
+
+
+def test_a_proxy_whose_name_lookup_hangs_is_named_and_nothing_is_sent(monkeypatch):
+    real_getaddrinfo = socket.getaddrinfo
+    lookups = []
+
+    def slow_getaddrinfo(host, *args, **kwargs):
+        lookups.append(host)
+        if host == "proxy.example.test":
+            time.sleep(2.5)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.test:3128")
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    client = LatitudeClient(params(api_timeout=1, api_retries=0), sleep=lambda seconds: None)
+    started = time.monotonic()
+    with pytest.raises(LatitudeError) as info:
+        client.post(PATH, {"data": {}})
+    elapsed = time.monotonic() - started
+    assert elapsed < 1 + 1, "the attempt took %.1f s with api_timeout=1" % elapsed
+    assert lookups == ["proxy.example.test"]  # the API's host is looked up by the proxy, not here
+    assert "could not look up or connect to proxy.example.test within api_timeout=1 s" in info.value.message
+    assert info.value.maybe_applied is False
+
+
 def test_a_quick_answer_is_not_cut(monkeypatch):
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind(("127.0.0.1", 0))
@@ -835,8 +897,8 @@ def test_an_attempt_gets_only_what_is_left_of_the_budget(monkeypatch):
 
 
 def test_connecting_gets_only_what_is_left_of_the_budget():
-    """The watcher cannot end a connect (there is no socket to shut down yet): the connect timeout must be
-    what is left of the budget, not a whole api_timeout."""
+    """A connect that is not answered (there is no socket to shut down yet) ends with what is left of the
+    budget, not a whole api_timeout."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
