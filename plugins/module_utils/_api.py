@@ -194,8 +194,10 @@ class Deadline(object):
         self.conn = None  # the urllib3 connection of the attempt, set by the adapter
         self.expired = False
         self.cut = False  # a socket was shut down: the request may have been sent
-        self.abandoned = False  # the lookup or connect of ``host`` outlived the deadline: nothing was sent
-        self.host = None
+        self.connecting = False  # in the connection's connect(): lookup, connect, proxy tunnel, TLS handshake
+        self.host = None  # what connect() connects to: the API's host, or the proxy's
+        self.abandoned = False  # the lookup or connect outlived the deadline (and is left to end alone)
+        self.cut_connecting = False  # the first cut came during connect(): nothing was sent
         self._ends = None
         self._lock = threading.Lock()
         self._done = threading.Event()
@@ -207,7 +209,12 @@ class Deadline(object):
         self._watcher.start()
         return self
 
-    def connect(self, new_conn, host):
+    @property
+    def not_sent(self):
+        """True when the attempt ended before connect() did: not a byte of the request was sent."""
+        return self.abandoned or self.cut_connecting
+
+    def connect(self, new_conn):
         """Return ``new_conn()`` (name lookup, then connect) if it ends before the deadline.
 
         Neither can be interrupted, so a helper thread runs them while the attempt waits at most what
@@ -237,8 +244,7 @@ class Deadline(object):
         with self._lock:
             if not made:
                 self.abandoned = self.expired = True
-                self.host = host  # the API's host, or the proxy's
-                raise ConnectTimeoutError(None, "could not look up or connect to %s within the deadline" % host)
+                raise ConnectTimeoutError(None, "could not connect to %s within the deadline" % self.host)
         if isinstance(made[0], Exception):
             raise made[0]
         return made[0]
@@ -257,6 +263,7 @@ class Deadline(object):
             sock = getattr(sock, "socket", sock)  # urllib3's SSLTransport wraps the socket (TLS in TLS)
             if sock is not None and sock is not cut:
                 cut = sock
+                self.cut_connecting = self.cut_connecting or (self.connecting and not self.cut)
                 self.cut = True
                 try:
                     # The plain socket's shutdown, not SSLSocket's (which would unwrap the TLS object
@@ -293,7 +300,7 @@ class _DeadlineAdapter(HTTPAdapter):
                 if adapter.deadline is not None:
                     adapter.deadline.conn = conn
                 if "_new_conn" not in vars(conn):
-                    conn._new_conn = _bounded_new_conn(conn, conn._new_conn)
+                    _bound(conn)
                 return conn
             return type("Deadline" + pool_cls.__name__, (pool_cls,), {"_get_conn": _get_conn})
 
@@ -303,14 +310,29 @@ class _DeadlineAdapter(HTTPAdapter):
         manager._latitudesh_watched = True
 
 
-def _bounded_new_conn(conn, new_conn):
-    """``conn._new_conn`` (urllib3's lookup and connect), bounded by the Deadline of the attempt that connects."""
-    def bounded():
-        deadline = getattr(conn, "_latitudesh_deadline", None)
+def _bound(conn):
+    """Tell the Deadline of the attempt that uses urllib3's ``conn`` when it connects, and bound its lookup.
+
+    ``conn.connect()`` makes the socket (``_new_conn``: lookup, then connect), then the proxy tunnel and
+    the TLS handshake; the request is sent only after it returns.
+    """
+    connect, new_conn = conn.connect, conn._new_conn
+
+    def bounded_connect():
+        deadline = conn._latitudesh_deadline
         if deadline is None:
-            return new_conn()
-        return deadline.connect(new_conn, conn.host)
-    return bounded
+            return connect()
+        deadline.host, deadline.connecting = conn.host, True
+        try:
+            return connect()
+        finally:
+            deadline.connecting = False
+
+    def bounded_new_conn():
+        deadline = conn._latitudesh_deadline
+        return new_conn() if deadline is None else deadline.connect(new_conn)
+
+    conn.connect, conn._new_conn = bounded_connect, bounded_new_conn
 
 
 def _body_text(response):
@@ -438,9 +460,10 @@ class LatitudeClient(object):
                 return response
             except (RequestException, OSError, ValueError):
                 if deadline.expired and deadline.seconds < self.timeout:
+                    sent = deadline.cut and not deadline.not_sent
                     raise self.errors.budget_error(method, path, self.task_budget,
-                                                   maybe_applied or (deadline.cut and method != "GET"), final=True)
-                if deadline.abandoned:
+                                                   maybe_applied or (sent and method != "GET"), final=True)
+                if deadline.expired and deadline.not_sent:
                     raise self.errors.connect_deadline_error(method, path, deadline.host)
                 if deadline.expired:
                     raise self.errors.deadline_error(method, path, deadline.cut)

@@ -223,10 +223,10 @@ def test_netrc_never_replaces_the_token(monkeypatch, tmp_path):
 
 
 class Drip(object):
-    """A server on 127.0.0.1 that answers every connection slowly, one byte at a time."""
+    """A server on 127.0.0.1 that answers every connection slowly, one byte at a time (``silent``: never)."""
 
-    def __init__(self, head_first):
-        self.head_first = head_first
+    def __init__(self, head_first, silent=False):
+        self.head_first, self.silent = head_first, silent
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(5)
@@ -244,6 +244,8 @@ class Drip(object):
                 conn, _addr = self.listener.accept()
             except socket.timeout:
                 continue
+            except OSError:
+                return  # closed by close()
             threading.Thread(target=self._drip, args=(conn,)).start()
 
     def _drip(self, conn):
@@ -251,10 +253,12 @@ class Drip(object):
         head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
         try:
             conn.recv(65536)
-            if self.head_first:
+            while self.silent and not self.stop.is_set() and conn.recv(65536):
+                pass  # silent until the client gives up
+            if self.head_first and not self.silent:
                 conn.sendall(head)
                 head = b""
-            for byte in (head + b" " * 100000)[:200]:
+            for byte in (head + b" " * 100000)[:200 * (not self.silent)]:
                 if self.stop.is_set():
                     break
                 conn.sendall(bytes([byte]))
@@ -325,8 +329,33 @@ def test_a_name_lookup_that_hangs_ends_within_api_timeout_and_never_sends_later(
     assert elapsed < 1 + 1, "the attempt took %.1f s with api_timeout=1" % elapsed
     assert server.requests == [] or server.requests == [b""], server.requests
     err = info.value
-    assert "could not look up or connect to localhost within api_timeout=1 s" in err.message, err.message
+    assert "could not connect to localhost within api_timeout=1 s" in err.message, err.message
     assert "may have been applied" not in err.message
+    assert err.maybe_applied is False and err.timed_out is False
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_tls_handshake_that_stalls_is_cut_and_the_request_counts_as_not_sent(method):
+    # The server accepts the connection but never answers the TLS ClientHello (a stuck middlebox): the
+    # deadline cuts the handshake, before any byte of the request was sent, so even a create is sent again.
+    stalled = Drip(head_first=False, silent=True)
+    try:
+        client = LatitudeClient(params(api_url="https://127.0.0.1:%d" % stalled.port, api_timeout=1, api_retries=1),
+                                sleep=lambda seconds: None)
+        started = time.monotonic()
+        with pytest.raises(LatitudeError) as info:
+            client.request(method, PATH, {"data": {}} if method == "POST" else None)
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 3
+        while len(stalled.lifetimes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stalled.close()
+    assert elapsed < 2 * (1 + 1), "two attempts took %.1f s" % elapsed
+    assert len(stalled.lifetimes) == 2, stalled.lifetimes  # sent again: nothing had been sent
+    err = info.value
+    assert "could not connect to 127.0.0.1 within api_timeout=1 s" in err.message, err.message
+    assert "nothing was sent" in err.message and "may have been applied" not in err.message
     assert err.maybe_applied is False and err.timed_out is False
 
 
@@ -352,7 +381,7 @@ def test_a_proxy_whose_name_lookup_hangs_is_named_and_nothing_is_sent(monkeypatc
     elapsed = time.monotonic() - started
     assert elapsed < 1 + 1, "the attempt took %.1f s with api_timeout=1" % elapsed
     assert lookups == ["proxy.example.test"]  # the API's host is looked up by the proxy, not here
-    assert "could not look up or connect to proxy.example.test within api_timeout=1 s" in info.value.message
+    assert "could not connect to proxy.example.test within api_timeout=1 s" in info.value.message
     assert info.value.maybe_applied is False
 
 
