@@ -273,13 +273,12 @@ class Drip(object):
         self.listener.close()
 
 
-@pytest.mark.parametrize("head_first", [True, False], ids=["dripping-body", "dripping-headers"])
-@pytest.mark.parametrize("method, attempts", [("GET", 2), ("POST", 1)])
-def test_a_dripping_answer_is_cut_after_api_timeout(head_first, method, attempts):
-    drip = Drip(head_first)
+def failure_from(drip, scheme, method, attempts):
+    """``method`` sent to ``drip`` with api_timeout=1, api_retries=1: its LatitudeError and how long it took,
+    once ``attempts`` connections have ended (or 3 s more have passed)."""
     try:
-        client = LatitudeClient(params(api_url="http://127.0.0.1:%s" % drip.port, api_timeout=1, api_retries=1),
-                                sleep=lambda seconds: None)
+        client = LatitudeClient(params(api_url="%s://127.0.0.1:%d" % (scheme, drip.port), api_timeout=1,
+                                       api_retries=1), sleep=lambda seconds: None)
         started = time.monotonic()
         with pytest.raises(LatitudeError) as info:
             client.request(method, PATH, {"data": {}} if method == "POST" else None)
@@ -289,10 +288,17 @@ def test_a_dripping_answer_is_cut_after_api_timeout(head_first, method, attempts
             time.sleep(0.05)
     finally:
         drip.close()
+    return info.value, elapsed
+
+
+@pytest.mark.parametrize("head_first", [True, False], ids=["dripping-body", "dripping-headers"])
+@pytest.mark.parametrize("method, attempts", [("GET", 2), ("POST", 1)])
+def test_a_dripping_answer_is_cut_after_api_timeout(head_first, method, attempts):
+    drip = Drip(head_first)
+    err, elapsed = failure_from(drip, "http", method, attempts)
     assert elapsed < attempts * (1 + 1), "%s attempt(s) took %.1f s" % (attempts, elapsed)
     assert len(drip.lifetimes) == attempts
     assert all(lifetime < 2.0 for lifetime in drip.lifetimes), drip.lifetimes
-    err = info.value
     assert "no answer within api_timeout=1 s (the whole answer" in err.message
     assert err.timed_out is True
     assert err.maybe_applied is (method == "POST")
@@ -339,21 +345,9 @@ def test_a_tls_handshake_that_stalls_is_cut_and_the_request_counts_as_not_sent(m
     # The server accepts the connection but never answers the TLS ClientHello (a stuck middlebox): the
     # deadline cuts the handshake, before any byte of the request was sent, so even a create is sent again.
     stalled = Drip(head_first=False, silent=True)
-    try:
-        client = LatitudeClient(params(api_url="https://127.0.0.1:%d" % stalled.port, api_timeout=1, api_retries=1),
-                                sleep=lambda seconds: None)
-        started = time.monotonic()
-        with pytest.raises(LatitudeError) as info:
-            client.request(method, PATH, {"data": {}} if method == "POST" else None)
-        elapsed = time.monotonic() - started
-        deadline = time.monotonic() + 3
-        while len(stalled.lifetimes) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        stalled.close()
+    err, elapsed = failure_from(stalled, "https", method, 2)
     assert elapsed < 2 * (1 + 1), "two attempts took %.1f s" % elapsed
     assert len(stalled.lifetimes) == 2, stalled.lifetimes  # sent again: nothing had been sent
-    err = info.value
     assert "could not connect to 127.0.0.1 within api_timeout=1 s" in err.message, err.message
     assert "nothing was sent" in err.message and "may have been applied" not in err.message
     assert err.maybe_applied is False and err.timed_out is False
