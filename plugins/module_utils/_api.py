@@ -366,9 +366,10 @@ class LatitudeClient(object):
         self._policy = None
         self._errors = None
         self.session = requests.Session()
-        # A plain-http URL is a loopback address: never send it (and the token) through a proxy.
-        # https keeps the proxy variables (HTTPS_PROXY, NO_PROXY) and REQUESTS_CA_BUNDLE.
-        self.session.trust_env = scheme != "http" or not is_loopback(host)
+        # A loopback address never goes through a proxy, whatever the scheme: over https with validate_certs=false,
+        # a proxy that ends the tunnel itself would read the token. None overrides the proxy variables (and
+        # NO_PROXY); other hosts keep them, and every URL keeps REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE.
+        self._proxies = dict.fromkeys(("http", "https", "all"), None) if is_loopback(host) else None
         self.session.verify = params["validate_certs"]
         self._adapter = _DeadlineAdapter()
         self.session.mount("https://", self._adapter)
@@ -450,7 +451,7 @@ class LatitudeClient(object):
                 response = self.session.request(
                     # verify per request: requests lets REQUESTS_CA_BUNDLE override the session's. Each connect
                     # try gets only what is left (and Deadline.connect stops waiting at the deadline).
-                    method, self.base_url + path, json=body, verify=self.session.verify,
+                    method, self.base_url + path, json=body, verify=self.session.verify, proxies=self._proxies,
                     timeout=self.timeout if left >= self.timeout else (left, self.timeout),
                     # A redirect is never followed: it would send a create or rotate twice, or the request
                     # (after a 307/308 with its body) where api_url does not point. request() refuses it.
