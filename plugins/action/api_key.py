@@ -12,6 +12,7 @@ the module.
 """
 
 import os
+import signal
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes, to_text
@@ -35,6 +36,8 @@ from ansible_collections.latitudesh.cloud.plugins.plugin_utils._token_store impo
 )
 
 MODULE = "latitudesh.cloud.api_key"
+#: Seconds a task's timeout must leave beyond the module's time budget: start-up, and writing the token.
+TIMEOUT_MARGIN = 10
 display = Display()
 
 
@@ -50,6 +53,8 @@ class ActionModule(ActionBase):
             if password is not None:
                 raise AnsibleActionFail("token_vault_password needs token_path: give the file to encrypt the token "
                                         "into, or leave token_vault_password out.")
+            if not self._task.check_mode:
+                self._check_task_timeout(args)
             result.update(self._run_module(args, task_vars))
             return result
         if password is not None and (not isinstance(password, str) or not password):
@@ -66,6 +71,7 @@ class ActionModule(ActionBase):
             return self._finish(result, path, args)
         try:
             with DirectoryLock(os.path.dirname(path)):
+                self._check_task_timeout(args)  # after the wait for the lock, which the timeout counts too
                 answer = self._run_module(args, task_vars)
                 # From the moment a token is in hand until it is on disk, an interrupt waits.
                 with signals_deferred():
@@ -81,6 +87,29 @@ class ActionModule(ActionBase):
 
     def _run_module(self, args, task_vars):
         return self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+
+    def _check_task_timeout(self, args):
+        """Refuse, before any request, a task timeout (``timeout:``, ANSIBLE_TASK_TIMEOUT) shorter than the module may need.
+
+        Ansible ends such a task with an alarm in this process, but the module keeps running where the task runs: a
+        key it creates or rotates after that has its token nowhere. The alarm's time left covers the time spent so far.
+        """
+        left = signal.getitimer(signal.ITIMER_REAL)[0]
+        if not left or args.get("state", "present") not in ("present", "regenerated"):
+            return
+        try:  # the module's own defaults and environment fallbacks; a value it refuses sends nothing anyway
+            timeout = int(args.get("api_timeout", os.environ.get("LATITUDESH_API_TIMEOUT", 30)))
+            retries = int(args.get("api_retries", os.environ.get("LATITUDESH_API_RETRIES", 5)))
+        except (TypeError, ValueError):
+            return
+        budget = (retries + 3) * timeout
+        if left < budget + TIMEOUT_MARGIN:
+            raise AnsibleActionFail(
+                "The task's timeout leaves %.0f s, less than api_key may need: its time budget on the API, (api_retries + "
+                "3) x api_timeout = (%d + 3) x %d = %d s, and %d s to start and write the token. When Ansible's timeout "
+                "ends the task, the module keeps running, and a token it creates or rotates then is lost. Nothing was "
+                "sent to the API: raise the task's timeout (timeout: or ANSIBLE_TASK_TIMEOUT) to at least %d, or lower "
+                "api_timeout or api_retries." % (left, retries, timeout, budget, TIMEOUT_MARGIN, budget + TIMEOUT_MARGIN))
 
     def _destination(self, token_path):
         if not isinstance(token_path, str):

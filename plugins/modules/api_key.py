@@ -125,6 +125,10 @@ notes:
     idempotency key and the lock is local to one machine.
   - An interrupt (Ctrl-C) can lose at most the token of the one request in flight. Once the answer arrived,
     the file is written before the interrupt takes effect.
+  - A task C(timeout) (or E(ANSIBLE_TASK_TIMEOUT)) ends the task but not the module, so a token that the module
+    receives afterwards would be lost. With O(state=present) or O(state=regenerated), outside check mode, a task
+    whose timeout leaves less than (O(api_retries) + 3) x O(api_timeout) + 10 seconds fails before any request,
+    saying how much to give. A timeout that fires while a token file is being written takes effect once it is written.
   - If a create or rotate request gets no usable answer, the module never sends it again; it checks
     what the API holds and tells you to run the task with O(state=regenerated) to obtain a token.
 seealso:

@@ -295,8 +295,9 @@ class DirectoryLock(object):
 
 
 @contextlib.contextmanager
-def signals_deferred(signals=(signal.SIGINT, signal.SIGTERM)):
-    """Hold SIGINT and SIGTERM back while a received token is being written; deliver them afterwards.
+def signals_deferred(signals=(signal.SIGINT, signal.SIGTERM, signal.SIGALRM)):
+    """Hold SIGINT, SIGTERM and SIGALRM (a task timeout) back while a received token is being written; deliver the
+    first one afterwards.
 
     Signal handlers can only be changed in the main thread; elsewhere this does nothing.
     """

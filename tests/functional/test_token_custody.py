@@ -156,6 +156,31 @@ def test_check_mode_checks_the_destination_and_creates_nothing(sandbox, control,
     assert sandbox.keys_named("k") == []
 
 
+@pytest.mark.parametrize("how", ["timeout keyword", "ANSIBLE_TASK_TIMEOUT"])
+def test_a_task_timeout_too_short_for_the_api_is_refused_before_any_request(sandbox, control, run_play, tmp_path, how):
+    # When Ansible's timeout ends a task, the module keeps running: a key it creates then would have no token
+    # file (the list request is slowed down so that the old code created it after the task had timed out).
+    control.fault(kind="delay", seconds=4, method="GET", path=API)
+    task = key_task("slow", str(tmp_path / "slow.token"))
+    if how == "timeout keyword":
+        task["timeout"] = 2
+    run = run_play([task], extra_env={"ANSIBLE_TASK_TIMEOUT": "2"} if how == "ANSIBLE_TASK_TIMEOUT" else None)
+    result = run.task("case")
+    assert result["status"] == "failed", run.describe()
+    msg = result["result"]["msg"]
+    assert "timeout" in msg and "(2 + 3) x 5 = 25 s" in msg and "Nothing was sent" in msg, msg
+    assert "at least 35" in msg, msg
+    time.sleep(5)  # the old code's module sent its create by now
+    assert control.log() == [] and sandbox.keys_named("slow") == []
+
+
+def test_a_task_timeout_that_leaves_room_for_the_api_is_accepted(sandbox, control, run_play, tmp_path):
+    path = tmp_path / "roomy.token"
+    run = run_play([dict(key_task("roomy", str(path)), timeout=40)])
+    assert run.task("case")["status"] == "changed", run.describe()
+    assert [key["token"] for key in sandbox.keys_named("roomy")] == [read(str(path))]
+
+
 # --------------------------------------------------------------------------- a write that fails after the API answered
 
 

@@ -519,6 +519,27 @@ def test_sigterm_inside_the_block_reaches_the_previous_handler_after_it():
         signal.signal(signal.SIGTERM, previous)
 
 
+def test_a_task_timeout_alarm_inside_the_block_is_delivered_after_it():
+    # Ansible's task timeout is a SIGALRM whose handler raises: it must not cut a token file half-written.
+    class TimedOut(BaseException):
+        pass
+
+    def on_alarm(signum, frame):
+        raise TimedOut()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    events = []
+    try:
+        with pytest.raises(TimedOut):
+            with signals_deferred():
+                os.kill(os.getpid(), signal.SIGALRM)
+                events.append("written")
+        assert events == ["written"]
+        assert signal.getsignal(signal.SIGALRM) is on_alarm
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_no_signal_no_delivery_and_handlers_restored():
     received = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
