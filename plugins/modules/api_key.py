@@ -131,6 +131,9 @@ notes:
     saying how much to give. A timeout that fires while a token file is being written takes effect once it is written.
   - If a create or rotate request gets no usable answer, the module never sends it again; it checks
     what the API holds and tells you to run the task with O(state=regenerated) to obtain a token.
+  - After a gateway error (HTTP 502, 503, 504), a timeout or a lost answer, the API may still apply the
+    create or rotate later, so a list that does not show the new key yet proves nothing. The task then fails
+    and tells you to wait and list the keys (M(latitudesh.cloud.api_key_info)) before you run it again.
 seealso:
   - module: latitudesh.cloud.api_key_info
 """
