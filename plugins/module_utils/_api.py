@@ -23,6 +23,7 @@ Only what every run needs is loaded at start-up: ``_api_retry`` and ``_api_answe
 
 import ipaddress
 import json
+import os
 import re
 import socket
 import threading
@@ -151,6 +152,15 @@ def is_loopback(host):
         return ipaddress.ip_address(host[1:-1] if host.startswith("[") else host).is_loopback
     except ValueError:
         return False
+
+
+def check_ca_bundle_variables():
+    """Raise ConfigError when the CA bundle variable that requests reads names no file (it would fail each request)."""
+    name = next((name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(name)), None)
+    if name and not os.path.exists(os.environ[name]):
+        raise ConfigError("%s is set to %r, which does not exist: the API's certificate is checked against the CA "
+                          "bundle it names. Fix the path, or unset %s to use the default CA bundle."
+                          % (name, os.environ[name], name))
 
 
 def validate_connection(params):
@@ -371,6 +381,8 @@ class LatitudeClient(object):
         # NO_PROXY); other hosts keep them, and every URL keeps REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE.
         self._proxies = dict.fromkeys(("http", "https", "all"), None) if is_loopback(host) else None
         self.session.verify = params["validate_certs"]
+        if scheme == "https" and self.session.verify:
+            check_ca_bundle_variables()
         self._adapter = _DeadlineAdapter()
         self.session.mount("https://", self._adapter)
         self.session.mount("http://", self._adapter)

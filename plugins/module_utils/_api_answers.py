@@ -10,6 +10,7 @@ run whose requests succeed never compiles this file. Private to the collection.
 """
 
 import json
+import os
 import re
 import ssl
 import time
@@ -251,8 +252,11 @@ class AnswerErrors(object):
             what = ("the proxy named by HTTPS_PROXY or ALL_PROXY could not be reached or refused the connection "
                     "(ProxyError): check it, or name the API's host in NO_PROXY")
         elif isinstance(exc, SSLError):
-            what = ("TLS verification failed (%s); fix the certificate or set validate_certs=false for a "
-                    "test endpoint" % type(exc).__name__)
+            bundle = next(("%s=%s" % (name, os.environ[name]) for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+                           if os.environ.get(name)), None)
+            what = ("TLS verification failed (%s)%s; fix the certificate%s, or set validate_certs=false for a "
+                    "test endpoint" % (type(exc).__name__, " against the CA bundle of %s" % bundle if bundle else "",
+                                       " or that CA bundle" if bundle else ""))
         elif isinstance(exc, (ConnectTimeout, ReadTimeout)):
             what = self._no_answer()
         elif isinstance(exc, _ConnectionError) and not sent:

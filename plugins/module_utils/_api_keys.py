@@ -244,8 +244,13 @@ def resource_body(attributes, key_id=None):
 
 
 def item_path(key_id):
-    """The path of one key. The id comes from the API: quoted, it stays one path segment (no ``..``, ``?``, ``#``)."""
+    """The path of one key. The id comes from the API: quoted, it stays one path segment (no ``/``, ``?``, ``#``);
+    an id that quoting cannot keep to one key (empty, ``.``, ``..``, which are dot segments) is refused."""
     from urllib.parse import quote  # only here: a request on one key
+    if key_id in (None, "", ".", ".."):
+        raise PlanError("The API listed a key whose id, %r, cannot name one key in a URL (a request on it would go "
+                        "to another path). Nothing was sent for it: give the key to change by another id, or report "
+                        "the answer to Latitude.sh." % key_id)
     return "%s/%s" % (PATH, quote(str(key_id), safe=""))
 
 
