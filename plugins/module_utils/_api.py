@@ -288,6 +288,7 @@ class _DeadlineAdapter(HTTPAdapter):
     """An HTTPAdapter that tells the current Deadline which connection its attempt uses."""
 
     deadline = None
+    loopback_only = False  # plain http: every connection must reach a loopback address
 
     def init_poolmanager(self, *args, **kwargs):
         super(_DeadlineAdapter, self).init_poolmanager(*args, **kwargs)
@@ -307,6 +308,7 @@ class _DeadlineAdapter(HTTPAdapter):
             def _get_conn(pool, timeout=None):
                 conn = pool_cls._get_conn(pool, timeout)
                 conn._latitudesh_deadline = adapter.deadline
+                conn._latitudesh_loopback_only = adapter.loopback_only
                 if adapter.deadline is not None:
                     adapter.deadline.conn = conn
                 if "_new_conn" not in vars(conn):
@@ -340,9 +342,28 @@ def _bound(conn):
 
     def bounded_new_conn():
         deadline = conn._latitudesh_deadline
-        return new_conn() if deadline is None else deadline.connect(new_conn)
+        sock = new_conn() if deadline is None else deadline.connect(new_conn)
+        if conn._latitudesh_loopback_only:
+            _check_loopback_peer(sock, conn.host)
+        return sock
 
     conn.connect, conn._new_conn = bounded_connect, bounded_new_conn
+
+
+def _check_loopback_peer(sock, host):
+    """Plain http goes only to this machine: ``host`` (``localhost``) must have resolved to a loopback address too."""
+    try:
+        peer = sock.getpeername()[0]
+        address = ipaddress.ip_address(peer.split("%")[0])
+        loopback = (getattr(address, "ipv4_mapped", None) or address).is_loopback
+    except (OSError, ValueError):
+        peer, loopback = "an unknown address", False
+    if not loopback:
+        sock.close()
+        raise ConfigError(
+            "api_url's host %s resolved to %s, which is not a loopback address: plain http goes only to this "
+            "machine (the token would travel unencrypted). Nothing was sent: use https://, or fix how %s resolves "
+            "(/etc/hosts)." % (host, peer, host), final=True)
 
 
 def _body_text(response):
@@ -384,6 +405,7 @@ class LatitudeClient(object):
         if scheme == "https" and self.session.verify:
             check_ca_bundle_variables()
         self._adapter = _DeadlineAdapter()
+        self._adapter.loopback_only = scheme == "http"
         self.session.mount("https://", self._adapter)
         self.session.mount("http://", self._adapter)
         self.session.headers.update({

@@ -367,6 +367,35 @@ def test_a_tls_handshake_that_stalls_is_cut_and_the_request_counts_as_not_sent(m
     assert err.maybe_applied is False and err.timed_out is False
 
 
+@pytest.mark.parametrize("peer", ["203.0.113.5", "::ffff:203.0.113.5", "2001:db8::5"])
+def test_plain_http_to_localhost_resolved_elsewhere_is_refused_and_nothing_is_sent(monkeypatch, peer):
+    # localhost passes the URL check by name; /etc/hosts decides where it goes. The connection stays on
+    # 127.0.0.1 here: only the peer address the client reads is replaced.
+    server = Canned()
+    monkeypatch.setattr(socket.socket, "getpeername", lambda sock: (peer, server.port))
+    try:
+        client = LatitudeClient(params(api_url="http://localhost:%d" % server.port, api_retries=2),
+                                sleep=lambda seconds: None)
+        with pytest.raises(LatitudeError) as info:
+            client.post(PATH, {"data": {}})
+        time.sleep(0.3)
+    finally:
+        server.close()
+    assert server.requests in ([], [b""]), server.requests
+    message = info.value.message
+    assert "localhost resolved to %s, which is not a loopback address" % peer in message, message
+    assert "Nothing was sent" in message and info.value.maybe_applied is False
+
+
+def test_plain_http_to_localhost_on_a_loopback_address_is_sent(monkeypatch):
+    server = Canned()
+    try:
+        client = LatitudeClient(params(api_url="http://localhost:%d" % server.port), sleep=lambda seconds: None)
+        assert client.get(PATH) == {"data": []}
+    finally:
+        server.close()
+
+
 def test_a_proxy_whose_name_lookup_hangs_is_named_and_nothing_is_sent(monkeypatch):
     real_getaddrinfo = socket.getaddrinfo
     lookups = []
