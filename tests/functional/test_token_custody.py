@@ -431,6 +431,103 @@ def test_two_keys_that_swap_names_keep_both_tokens_through_a_rotation(sandbox, c
     assert read(os.path.join(team_dir, "sw-a.token")) == new_b and authenticates(sandbox, new_b)
 
 
+def holders(directory, token):
+    """The names of the token files in ``directory`` (hidden ones too) that hold ``token``."""
+    return sorted(name for name in os.listdir(directory)
+                  if name.endswith(".token") and os.path.isfile(os.path.join(directory, name))
+                  and read(os.path.join(directory, name)) == token)
+
+
+def flat(text):
+    """``text`` with every run of white space made one space (a long warning may be wrapped)."""
+    return " ".join(text.split())
+
+
+def test_keys_rotated_in_turn_into_one_token_path_keep_every_token(sandbox, control, run_play, token_dir):
+    """Two keys rotated in a loop into one shared token_path, three runs: each run sets the other key's file
+    aside, under a free name once the first one is taken; no token is ever lost."""
+    shared = os.path.join(token_dir, "shared.token")
+    loop = {"name": "rotate", KEY: {"name": "{{ item }}", "state": "regenerated", "token_path": shared},
+            "loop": ["ka", "kb"], "ignore_errors": True}
+    for number in (1, 2, 3):
+        run = run_play([loop], name="shared-%d" % number)
+        assert_no_traceback(run)
+        assert run.task("rotate")["status"] == "changed", run.describe()
+        key_a, key_b = sandbox.key("ka"), sandbox.key("kb")
+        assert read(shared) == key_b["token"] and authenticates(sandbox, key_b["token"]) and mode(shared) == 0o600
+        # ka's working token was set aside, to the file the warning names.
+        kept = holders(token_dir, key_a["token"])
+        assert len(kept) == 1 and kept[0].startswith("shared.%s." % key_a["id"]), (number, kept)
+        assert os.path.join(token_dir, kept[0]) in flat(run.text), run.describe()
+        assert authenticates(sandbox, key_a["token"]) and mode(os.path.join(token_dir, kept[0])) == 0o600
+        expected = ["POST", "POST"] if number == 1 else ["PUT", "PUT"]
+        assert [entry["method"] for entry in writes(control.log())] == expected
+        control.clear_log()
+    assert "shared.%s.2.token" % key_a["id"] in os.listdir(token_dir), "run 2 found the first aside name taken"
+
+
+def test_a_rotate_into_a_file_whose_aside_name_would_be_too_long_is_refused_before_any_request(
+        sandbox, control, run_play, token_dir):
+    """The file holds another key's token and ``<name>.<its id>.token`` would be over 255 bytes: nothing is sent."""
+    path = os.path.join(token_dir, "tok", "n" * 244 + ".token")
+    assert run_play([key_task("ln-owner", path)], name="owner").rc == 0
+    owner = sandbox.key("ln-owner")
+    status, _body = api_request(sandbox, "POST", API, sandbox.admin_token(),
+                                {"data": {"type": "api_keys", "attributes": {"name": "ln2"}}})
+    assert status == 201
+    ln2 = sandbox.key("ln2")
+    control.clear_log()
+    run = run_play([key_task("ln2", path, state="regenerated")])
+    assert_no_traceback(run)
+    result = run.task("case")
+    assert result["status"] == "failed", run.describe()
+    msg = result["result"]["msg"]
+    for words in (path, owner["id"], "bytes", "shorter", "Nothing was sent"):
+        assert words in msg, (words, msg)
+    assert "free space" not in msg
+    assert writes(control.log()) == []
+    assert sandbox.key("ln2")["token"] == ln2["token"] and authenticates(sandbox, ln2["token"]), "ln2 not rotated"
+    assert read(path) == owner["token"] and authenticates(sandbox, owner["token"])
+
+
+def test_a_rotated_token_whose_file_cannot_be_set_aside_is_kept_where_the_message_says(
+        sandbox, control, run_play, token_dir):
+    """The record ties the file to an older key of the same name (deleted and made again elsewhere), so only the
+    rotate's answer shows it is another key; its aside name would be over 255 bytes. The new token is kept under
+    a rescue name that the message gives; moving the other file away and a state=present run put it in place."""
+    directory = os.path.join(token_dir, "tok")
+    path = os.path.join(directory, "n" * 244 + ".token")
+    assert run_play([key_task("ln2", path)], name="first").rc == 0
+    old = sandbox.key("ln2")
+    assert api_request(sandbox, "DELETE", "%s/%s" % (API, old["id"]), sandbox.admin_token())[0] in (200, 204)
+    status, _body = api_request(sandbox, "POST", API, sandbox.admin_token(),
+                                {"data": {"type": "api_keys", "attributes": {"name": "ln2"}}})
+    assert status == 201
+    control.clear_log()
+    run = run_play([key_task("ln2", path, state="regenerated")], name="rotate")
+    assert_no_traceback(run)
+    result = run.task("case")
+    assert result["status"] == "failed", run.describe()
+    key = sandbox.key("ln2")
+    assert key["id"] != old["id"] and [entry["method"] for entry in writes(control.log())] == ["PUT"]
+    msg = result["result"]["msg"]
+    rescued = re.search(r"safe in (\S+) \(mode 0600", msg).group(1)
+    assert rescued == result["result"]["token_rescued_to"] and os.path.dirname(rescued) == directory, msg
+    assert read(rescued) == key["token"] and authenticates(sandbox, key["token"]) and mode(rescued) == 0o600
+    for words in ("was rotated", key["id"], old["id"], "bytes", "state=present"):
+        assert words in msg, (words, msg)
+    assert "free space" not in msg and key["token"] not in run.text
+    assert read(path) == old["token"], "the file the record ties to the other key is kept"
+    # Follow the advice: move that file away, then run the task with state=present.
+    os.rename(path, os.path.join(directory, "old-ln2.token"))
+    control.clear_log()
+    placed = run_play([key_task("ln2", path)], name="place")
+    assert placed.task("case")["status"] == "changed", placed.describe()
+    assert placed.task("case")["result"]["token_moved_from"] == rescued
+    assert writes(control.log()) == []
+    assert read(path) == key["token"] and authenticates(sandbox, key["token"]) and not os.path.lexists(rescued)
+
+
 def test_missing_token_file_warning_sends_no_write(sandbox, control, run_play, token_dir):
     teams = [("platform", [{"name": "m2"}])]
     assert run_play(role_play(token_dir, teams)).rc == 0
