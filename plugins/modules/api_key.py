@@ -101,7 +101,14 @@ options:
         old token (the key was rotated since) and is not moved. When the record ties the file at O(token_path)
         to another key (as after two keys swapped names by O(id)), the file is left as it is and a warning names
         both keys. A new token (create or rotate) is never written over such a file; the file is first moved to
-        C(<name>.<other key's id>.token), with a warning, so the other key's token is kept.
+        C(<name>.<other key's id>.token) (or, when that name is taken, the first free C(<name>.<other key's id>.<n>.token)),
+        with a warning, so the other key's token is kept. When the task names a key other than the recorded one
+        and that name would be over 255 bytes, the task fails before any request, naming the file and the fix.
+      - A new token is never discarded while its directory is writable. When it cannot go to O(token_path) after a
+        rotate (or after a create whose undo failed), because the file there cannot be set aside or the write failed,
+        it is written to C(.latitudesh-rescued-<key id>.token) in the same directory (mode C(0600), recorded for its
+        key) and the task fails, naming that file (also in RV(token_rescued_to)), the key and the cause. Free
+        O(token_path), then run the task with O(state=present), which moves the rescued file to O(token_path).
       - With O(state=present), a key that exists while O(token_path) does not (and no file of it can be moved
         there) gets a warning (the API cannot show its token again), so rotate it with O(state=regenerated) to
         issue a new one into the file.
@@ -272,6 +279,15 @@ token_moved_from:
   type: str
   version_added: 0.2.0
   sample: /home/ops/credentials/old-name.token
+token_rescued_to:
+  description:
+    - The file in the directory of O(token_path) that holds the new token, when it could not be written to
+      O(token_path) (the task then fails and says why). Free O(token_path), then run the task with O(state=present),
+      which moves this file there.
+  returned: when a new token could not be written to O(token_path) and was written there instead
+  type: str
+  version_added: 0.2.0
+  sample: /home/ops/credentials/.latitudesh-rescued-tok_2gyxz3MdAbQ9.token
 deleted_id:
   description: The id of the key the task deleted (or, in check mode, would delete).
   returned: when the task deletes a key
