@@ -622,6 +622,25 @@ def test_manifest_with_tokens_of_the_wrong_type_is_tolerated(tmp_path, content):
     assert read_manifest(str(tmp_path)) == {"new.token": {"id": "tok_9"}}
 
 
+def test_a_manifest_that_is_a_fifo_is_read_as_empty_at_once_and_replaced(tmp_path):
+    # Opening a FIFO for reading waits for a writer: a task would hang holding a new token, deaf to Ctrl-C.
+    os.mkfifo(str(tmp_path / MANIFEST_NAME), 0o600)
+    box = []
+    reader = threading.Thread(target=lambda: box.append(read_manifest(str(tmp_path))))
+    reader.daemon = True
+    reader.start()
+    reader.join(3)
+    if reader.is_alive():  # let the blocked reader go before failing
+        with open(str(tmp_path / MANIFEST_NAME), "w"):
+            pass
+        reader.join(3)
+        pytest.fail("read_manifest waited on a FIFO")
+    assert box == [{}]
+    update_manifest(str(tmp_path), "k.token", {"id": "tok_a"})
+    assert stat.S_ISREG(os.lstat(str(tmp_path / MANIFEST_NAME)).st_mode)
+    assert read_manifest(str(tmp_path)) == {"k.token": {"id": "tok_a"}}
+
+
 def test_manifest_write_failure_is_a_token_store_error(tmp_path, monkeypatch):
     monkeypatch.setattr(_token_store.os, "replace", _no_space)
     with pytest.raises(TokenStoreError) as info:
