@@ -271,8 +271,8 @@ class AnswerErrors(object):
                                                                               self.timeout))
         if maybe_applied:
             message += "; the request may have been applied"
-        message += (". The API answered too slowly or not at all: run the task again later, or raise api_timeout "
-                    "or api_retries.")
+        message += (". The API, or the way to it (name lookup, proxy, network), answered too slowly or not at all: "
+                    "run the task again later, or raise api_timeout or api_retries.")
         return LatitudeError(message, method, path, None, maybe_applied=maybe_applied, final=final)
 
     def deadline_error(self, method, path, sent):

@@ -132,6 +132,8 @@ notes:
     idempotency key and the lock is local to one machine.
   - An interrupt (Ctrl-C) can lose at most the token of the one request in flight. Once the answer arrived,
     the file is written before the interrupt takes effect.
+  - With E(ANSIBLE_DEBUG=1), ansible-core writes every module's raw output to the controller's debug output; a
+    new token is then in it even with O(token_path). Do not debug runs that create or rotate keys this way.
   - A task C(timeout) (or E(ANSIBLE_TASK_TIMEOUT)) ends the task but not the module, so a token that the module
     receives afterwards would be lost. With O(state=present) or O(state=regenerated), outside check mode, a task
     whose timeout leaves less than (O(api_retries) + 3) x O(api_timeout) + 10 seconds fails before any request,

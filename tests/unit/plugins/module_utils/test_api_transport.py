@@ -911,6 +911,7 @@ def test_retries_stop_when_the_task_budget_is_spent(monkeypatch):
         client.get(PATH)
     message = str(info.value)
     assert "time budget of 80 s" in message and "(5 + 3) x 10" in message, message
+    assert "The API, or the way to it (name lookup, proxy, network), answered too slowly" in message, message
     assert "may have been applied" not in message
     # Five 12 s attempts and 15 s of backoff end at 75 s; the next 16 s backoff would pass 80 s.
     assert clock.now - 1000.0 == 75, "no attempt or wait ends after the budget"
