@@ -785,10 +785,8 @@ def test_every_aside_name_taken_keeps_the_new_token_under_a_rescue_name(make_act
     assert (tmp_path / ".latitudesh-rescued-tok_old0000000001.token").read_text() == "an earlier rescue"
 
 
-def test_a_failed_write_after_a_rotate_keeps_the_token_under_a_rescue_name(make_action, tmp_path, monkeypatch):
-    """The write to token_path fails (not the directory): the token goes to a free name, the advice names the cause."""
-    path = tmp_path / "ci.token"
-    path.write_text(OLD_TOKEN)
+def fail_writes_to(monkeypatch, path):
+    """Make writing a token to ``path`` (and only there) fail with an I/O error."""
     real = action_module.write_token_file
 
     def write(target, data):
@@ -797,6 +795,13 @@ def test_a_failed_write_after_a_rotate_keeps_the_token_under_a_rescue_name(make_
         return real(target, data)
 
     monkeypatch.setattr(action_module, "write_token_file", write)
+
+
+def test_a_failed_write_after_a_rotate_keeps_the_token_under_a_rescue_name(make_action, tmp_path, monkeypatch):
+    """The write to token_path fails (not the directory): the token goes to a free name, the advice names the cause."""
+    path = tmp_path / "ci.token"
+    path.write_text(OLD_TOKEN)
+    fail_writes_to(monkeypatch, path)
     result = run(make_action(dict(CONNECTION, name="ci", state="regenerated", token_path=str(path)), [rotated()]))
     rescue = tmp_path / ".latitudesh-rescued-tok_old0000000001.token"
     assert rescue.read_text() == TOKEN and result["token_rescued_to"] == str(rescue)
@@ -806,14 +811,7 @@ def test_a_failed_write_after_a_rotate_keeps_the_token_under_a_rescue_name(make_
 
 def test_a_failed_write_and_undo_after_a_create_keeps_the_token_under_a_rescue_name(make_action, tmp_path, monkeypatch):
     path = tmp_path / "ci.token"
-    real = action_module.write_token_file
-
-    def write(target, data):
-        if target == str(path):
-            raise TokenStoreError("Input/output error")
-        return real(target, data)
-
-    monkeypatch.setattr(action_module, "write_token_file", write)
+    fail_writes_to(monkeypatch, path)
     undo_failed = dict(failed=True, changed=False, msg="The API answered 503 Service Unavailable.")
     result = run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [created(), undo_failed]))
     rescue = tmp_path / ".latitudesh-rescued-tok_new0000000001.token"
