@@ -19,7 +19,7 @@ import nox
 antsibull_nox.load_antsibull_nox_toml()
 nox.options.error_on_missing_interpreters = nox.options.reuse_existing_virtualenvs = True
 # make test runs with --parallel: sessions run side by side, except those that share ansible-test's
-# virtualenvs under ~/.ansible/test (sanity, modules) or measure time (functional, sandbox).
+# virtualenvs under ~/.ansible/test (sanity, modules) and the sandbox's own tests (one bounds two requests to 0.2 s).
 nox.options.allow_parallel = True
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -133,7 +133,7 @@ def per_controller(func):
             func(session, core)
         session_func.__doc__ = "%s (ansible-core %s, Python %s)" % (func.__doc__, pin, python)
         nox.session(name="%s-%s" % (func.__name__, core), python=python, tags=[func.__name__, core],
-                    allow_parallel=func.__name__ not in ("sanity", "functional"))(session_func)
+                    allow_parallel=func.__name__ != "sanity")(session_func)
     return func
 
 

@@ -82,9 +82,32 @@ def _private_directory(path, check):
             "%s is a shared directory (%s); it is not made private. Give a directory of its own for the tokens, "
             "for example %s" % (path, "the root directory" if path == os.sep else "sticky" if info.st_mode & stat.S_ISVTX
                                 else "owned by uid %d" % info.st_uid, os.path.join(path, "latitudesh-credentials")))
+    foreign = _foreign_entries(path)
+    if foreign:
+        raise TokenStoreError(
+            "%s holds what the collection did not write (%s); it is not made private, which would take it away from "
+            "whatever uses that. Give the tokens a directory of their own, for example %s, or set its mode to 0700 "
+            "yourself" % (path, ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else ""),
+                          os.path.join(path, "latitudesh-credentials")))
     if not check:
         os.chmod(path, PRIVATE_DIR)
     return True
+
+
+def _foreign_entries(path):
+    """The entries of ``path`` that no token directory holds (sorted): anything but ``*.token`` files, the collection's
+    own ``.latitudesh*`` files and team directories (empty, or with the collection's record or lock)."""
+    foreign = []
+    for name in sorted(os.listdir(path)):
+        full = os.path.join(path, name)
+        if name.startswith(".latitudesh") or (name.endswith(TOKEN_SUFFIX) and not os.path.isdir(full)):
+            continue
+        if os.path.isdir(full) and not os.path.islink(full):
+            inside = os.listdir(full)
+            if not inside or any(entry.startswith(".latitudesh") for entry in inside):
+                continue
+        foreign.append(name)
+    return foreign
 
 
 def _secure(path, names, check):

@@ -24,9 +24,10 @@ options:
       - Base URL of the Latitude.sh API.
       - If not set, the value of the E(LATITUDESH_API_URL) environment variable is used.
       - Plain C(http://) is accepted only for loopback hosts (C(localhost), C(127.0.0.0/8), C(::1)) such as the
-        bundled sandbox, and such a URL never goes through a proxy.
-      - An C(https://) URL honours the proxy environment variables E(HTTPS_PROXY), E(ALL_PROXY) and E(NO_PROXY),
-        as C(requests) does; the token then travels inside the TLS tunnel.
+        bundled sandbox.
+      - A loopback host never goes through a proxy, over C(http://) or C(https://).
+      - An C(https://) URL to any other host honours the proxy environment variables E(HTTPS_PROXY), E(ALL_PROXY)
+        and E(NO_PROXY), as C(requests) does; the token then travels inside the TLS tunnel.
       - Refused before any request, with a message that does not repeat any password, are URLs with a user
         name or password (C(user:password@host)), a backslash, whitespace or control characters, a port outside
         1-65535, a query string or a fragment.

@@ -184,6 +184,15 @@ def is_loopback(host):
         return False
 
 
+def check_ca_bundle_variables():
+    """Raise ConfigError when the CA bundle variable in use names no file (it would fail each request)."""
+    name = next((name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(name)), None)
+    if name and not os.path.exists(os.environ[name]):
+        raise ConfigError("%s is set to %r, which does not exist: the API's certificate is checked against the CA "
+                          "bundle it names. Fix the path, or unset %s to use the default CA bundle."
+                          % (name, os.environ[name], name))
+
+
 def validate_connection(params):
     """Check the connection options before any request; raise ConfigError naming the option."""
     if not (params.get("auth_token") or "").strip():
@@ -269,10 +278,11 @@ class TransportFailure(Exception):
 
     NOT_SENT = frozenset(["proxy-config", "tls-config", "resolve", "connect", "proxy", "tls"])
 
-    def __init__(self, phase, cause):
+    def __init__(self, phase, cause, host=None):
         super(TransportFailure, self).__init__("%s: %s" % (phase, type(cause).__name__))
         self.phase = phase
         self.cause = cause
+        self.host = host  # the host connected to: the API's, or the proxy's
 
     @property
     def sent(self):
@@ -469,8 +479,9 @@ class _Connection(http.client.HTTPConnection):
     sends a CONNECT first. ``phase`` is how far ``open`` got: resolve, connect (or proxy), tls.
     """
 
-    def __init__(self, host, port, tls=None, server_hostname=None, proxied=False):
+    def __init__(self, host, port, tls=None, server_hostname=None, proxied=False, loopback_only=False):
         http.client.HTTPConnection.__init__(self, host, port)
+        self.loopback_only = loopback_only
         # The port the Host header leaves out: https://api.latitude.sh is "Host: api.latitude.sh", not ":443".
         self.default_port = 443 if tls is not None else 80
         self.tls = tls
@@ -499,6 +510,8 @@ class _Connection(http.client.HTTPConnection):
             break
         if self.sock is None:
             raise error or OSError("no address for the host")
+        if self.loopback_only:
+            _check_loopback_peer(self.sock, self.host)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._tunnel_host:
             self._tunnel()
@@ -512,6 +525,22 @@ class _Connection(http.client.HTTPConnection):
     def connect(self):
         # http.client reconnects on its own when the socket is gone; here only open() connects.
         raise http.client.NotConnected("the connection is closed")
+
+
+def _check_loopback_peer(sock, host):
+    """Plain http goes only to this machine: ``host`` (``localhost``) must have resolved to a loopback address too."""
+    try:
+        peer = sock.getpeername()[0]
+        address = ipaddress.ip_address(peer.split("%")[0])
+        loopback = (getattr(address, "ipv4_mapped", None) or address).is_loopback
+    except (OSError, ValueError):
+        peer, loopback = "an unknown address", False
+    if not loopback:
+        sock.close()
+        raise ConfigError(
+            "api_url's host %s resolved to %s, which is not a loopback address: plain http goes only to this "
+            "machine (the token would travel unencrypted). Nothing was sent: use https://, or fix how %s resolves "
+            "(/etc/hosts)." % (host, peer, host), final=True)
 
 
 def _dropped(sock):
@@ -537,6 +566,8 @@ class LatitudeClient(object):
         self.timeout = params["api_timeout"]
         self.retries = params["api_retries"]
         self.validate_certs = params["validate_certs"]
+        if self.scheme == "https" and self.validate_certs:
+            check_ca_bundle_variables()
         # The whole task (up to three requests, their retries and waits) ends within this many seconds.
         self.task_budget = (self.retries + 3) * self.timeout
         self._sleep = sleep
@@ -623,6 +654,8 @@ class LatitudeClient(object):
                     if deadline.seconds < self.timeout:
                         raise self.errors.budget_error(method, path, self.task_budget,
                                                        maybe_applied or (sent and method != "GET"), final=True)
+                    if not sent:  # the name lookup, connect, proxy tunnel or TLS handshake did not end in time
+                        raise self.errors.connect_deadline_error(method, path, failure.host or self.host)
                     raise self.errors.deadline_error(method, path, sent)
                 raise
 
@@ -656,7 +689,8 @@ class LatitudeClient(object):
             raise
         except (OSError, http.client.HTTPException, ValueError) as exc:
             self._close()
-            raise TransportFailure(conn.phase if phase == "connect" and conn is not None else phase, exc)
+            raise TransportFailure(conn.phase if phase == "connect" and conn is not None else phase, exc,
+                                   conn.host if conn is not None else self.host)
         if deadline.is_over():  # the watcher may cut it at any moment now: it is not used again
             self._close()
         return Answer(response.status, Headers(response.msg.items()), content)
@@ -664,14 +698,16 @@ class LatitudeClient(object):
     def _connection(self):
         """A new connection to api_url: plain http (loopback, never proxied), or https, maybe through a proxy."""
         host = self.host[1:-1] if self.host.startswith("[") else self.host
-        if self.scheme == "http":
-            return _Connection(host, self.port)
+        if self.scheme == "http":  # a loopback host (check_api_url): never through a proxy, only to a loopback peer
+            return _Connection(host, self.port, loopback_only=True)
         if self._route is None:
             try:
                 context = tls_context(self.validate_certs)
             except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
                 raise TransportFailure("tls-config", exc)
-            self._route = (context, proxy_for(self.host, self.port))
+            # A loopback address never goes through a proxy, whatever the scheme: over https with validate_certs=false,
+            # a proxy that ends the tunnel itself would read the token.
+            self._route = (context, None if is_loopback(self.host) else proxy_for(self.host, self.port))
         context, proxy = self._route
         if proxy is None:
             return _Connection(host, self.port, context, host)

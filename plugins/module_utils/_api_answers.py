@@ -10,6 +10,7 @@ run whose requests succeed never compiles this file. Private to the collection.
 """
 
 import json
+import os
 import re
 import socket
 import time
@@ -244,8 +245,11 @@ class AnswerErrors(object):
             what = ("the proxy named by HTTPS_PROXY or ALL_PROXY could not be reached or refused the connection "
                     "(%s): check it, or name the API's host in NO_PROXY" % type(cause).__name__)
         elif _tls_refused(failure):
-            what = ("TLS verification failed (%s); fix the certificate or set validate_certs=false for a "
-                    "test endpoint" % type(cause).__name__)
+            bundle = next(("%s=%s" % (name, os.environ[name]) for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+                           if os.environ.get(name)), None)
+            what = ("TLS verification failed (%s)%s; fix the certificate%s, or set validate_certs=false for a "
+                    "test endpoint" % (type(cause).__name__, " against the CA bundle of %s" % bundle if bundle else "",
+                                       " or that CA bundle" if bundle else ""))
         elif phase == "resolve":
             what = "could not connect to %s (its host name could not be resolved)" % base_url
         elif not sent:
@@ -260,12 +264,17 @@ class AnswerErrors(object):
                                                                               self.timeout))
         if maybe_applied:
             message += "; the request may have been applied"
-        message += (". The API answered too slowly or not at all: run the task again later, or raise api_timeout "
-                    "or api_retries.")
+        message += (". The API, or the way to it (name lookup, proxy, network), answered too slowly or not at all: "
+                    "run the task again later, or raise api_timeout or api_retries.")
         return LatitudeError(message, method, path, None, maybe_applied=maybe_applied, final=final)
 
     def deadline_error(self, method, path, sent):
         return self._transport(method, path, self._no_answer(), sent, timed_out=sent)
+
+    def connect_deadline_error(self, method, path, host):
+        what = ("could not connect to %s within api_timeout=%s s (name lookup, connect, proxy tunnel and TLS "
+                "handshake); nothing was sent" % (host, self.timeout))
+        return self._transport(method, path, what, False, timed_out=False)
 
     def _no_answer(self):
         return ("no answer within api_timeout=%s s (the whole answer, from connecting to its last byte, must "

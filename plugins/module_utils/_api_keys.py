@@ -21,6 +21,8 @@ ID_PATTERN = re.compile(r"^[A-Za-z]+_[A-Za-z0-9]+\Z")
 NAME_MAX_LENGTH = 255
 STATES = ("present", "absent", "regenerated")
 SETTINGS = ("name", "read_only", "allowed_ips")
+# Answers that usually come from a gateway in front of the API, not from the API (see _may_still_apply).
+GATEWAY_ERRORS = frozenset([502, 503, 504])
 
 
 class PlanError(Exception):
@@ -242,8 +244,13 @@ def resource_body(attributes, key_id=None):
 
 
 def item_path(key_id):
-    """The path of one key. The id comes from the API: quoted, it stays one path segment (no ``..``, ``?``, ``#``)."""
+    """The path of one key. The id comes from the API: quoted, it stays one path segment (no ``/``, ``?``, ``#``);
+    an id that quoting cannot keep to one key (empty, ``.``, ``..``, which are dot segments) is refused."""
     from urllib.parse import quote  # only here: a request on one key
+    if key_id in (None, "", ".", ".."):
+        raise PlanError("The API listed a key whose id, %r, cannot name one key in a URL (a request on it would go "
+                        "to another path). Nothing was sent for it: give the key to change by another id, or report "
+                        "the answer to Latitude.sh." % key_id)
     return "%s/%s" % (PATH, quote(str(key_id), safe=""))
 
 
@@ -318,15 +325,33 @@ def _after_lost_create(client, name, keys, exc):
             "no second key was created." % (failure, name, fresh[0]["id"], fresh[0]["id"])
         )
         return message, True
-    if exc.timed_out:
+    if _may_still_apply(exc):
         message = (
-            "%s. No key named %r is listed yet, but the API may still be processing the request: list "
-            "the keys (latitudesh.cloud.api_key_info) before running this task again; if the key appears, "
-            "run the task with state=regenerated to obtain its token." % (failure, name)
+            "%s. No key named %r is listed yet, but that does not prove that the create failed: the API may "
+            "still apply the request (a gateway that answered may pass it on later, or the API may still be "
+            "processing it). Do not run the task again at once: wait a few minutes, then list the keys "
+            "(latitudesh.cloud.api_key_info). If a key named %r is there, it is the one this task created and "
+            "its token was never received: run the task with its id and state=regenerated to obtain a token. "
+            "If none is there, run the task again. If two keys named %r exist afterwards, delete by id "
+            "(state=absent) the one whose token you do not hold (with token_path: the one without a token "
+            "file)." % (failure, name, name, name)
         )
         return message, True
+    # The API itself gave its final answer (a 500, or an unreadable success): what it lists now is what it holds.
     message = "%s. No key named %r exists now, so nothing was created; it is safe to run the task again." % (failure, name)
     return message, False
+
+
+def _may_still_apply(exc):
+    """True when a write that failed with ``exc`` may still be applied by the API after the failure.
+
+    The contract declares only generic 4XX/5XX answers for /auth/api_keys (§5, "Status codes for
+    api-key operations") and no idempotency keys (§6). A 502, 503 or 504 usually comes from a
+    gateway in front of the API, which may pass the request on after it answered; a timeout or a
+    lost answer (no status) says nothing about when the API applies it. Only an answer the API
+    gave itself (a 500, an unreadable 2xx) ends the request, so that a list made after it is final.
+    """
+    return exc.status is None or exc.status in GATEWAY_ERRORS
 
 
 def _rotate(client, key, attributes):
@@ -335,12 +360,20 @@ def _rotate(client, key, attributes):
     except LatitudeError as exc:
         if not exc.maybe_applied:
             raise
-        raise PlanError(
+        message = (
             "%s. The key %s (%s) may have been rotated: its old token may already be invalid and the "
-            "new one was not received. Run the task again with state=regenerated to obtain a working "
-            "token." % (str(exc).rstrip("."), key["id"], key["name"]),
-            changed=True,
+            "new one was not received. " % (str(exc).rstrip("."), key["id"], key["name"])
         )
+        if _may_still_apply(exc):
+            message += (
+                "The API may also still apply this request later, which would make the token of a rotation "
+                "sent before that invalid: wait a few minutes, then run the task again with state=regenerated "
+                "to obtain a working token, and check with latitudesh.cloud.api_key_info that the key's "
+                "token_last_slice is the end of that token."
+            )
+        else:
+            message += "Run the task again with state=regenerated to obtain a working token."
+        raise PlanError(message, changed=True)
     token = token_of(doc)
     if not token:
         raise PlanError(

@@ -101,7 +101,14 @@ options:
         old token (the key was rotated since) and is not moved. When the record ties the file at O(token_path)
         to another key (as after two keys swapped names by O(id)), the file is left as it is and a warning names
         both keys. A new token (create or rotate) is never written over such a file; the file is first moved to
-        C(<name>.<other key's id>.token), with a warning, so the other key's token is kept.
+        C(<name>.<other key's id>.token) (or, when that name is taken, the first free C(<name>.<other key's id>.<n>.token)),
+        with a warning, so the other key's token is kept. When the task names a key other than the recorded one
+        and that name would be over 255 bytes, the task fails before any request, naming the file and the fix.
+      - A new token is never discarded while its directory is writable. When it cannot go to O(token_path) after a
+        rotate (or after a create whose undo failed), because the file there cannot be set aside or the write failed,
+        it is written to C(.latitudesh-rescued-<key id>.token) in the same directory (mode C(0600), recorded for its
+        key) and the task fails, naming that file (also in RV(token_rescued_to)), the key and the cause. Free
+        O(token_path), then run the task with O(state=present), which moves the rescued file to O(token_path).
       - With O(state=present), a key that exists while O(token_path) does not (and no file of it can be moved
         there) gets a warning (the API cannot show its token again), so rotate it with O(state=regenerated) to
         issue a new one into the file.
@@ -125,8 +132,17 @@ notes:
     idempotency key and the lock is local to one machine.
   - An interrupt (Ctrl-C) can lose at most the token of the one request in flight. Once the answer arrived,
     the file is written before the interrupt takes effect.
+  - With E(ANSIBLE_DEBUG=1), ansible-core writes every module's raw output to the controller's debug output; a
+    new token is then in it even with O(token_path). Do not debug runs that create or rotate keys this way.
+  - A task C(timeout) (or E(ANSIBLE_TASK_TIMEOUT)) ends the task but not the module, so a token that the module
+    receives afterwards would be lost. With O(state=present) or O(state=regenerated), outside check mode, a task
+    whose timeout leaves less than (O(api_retries) + 3) x O(api_timeout) + 10 seconds fails before any request,
+    saying how much to give. A timeout that fires while a token file is being written takes effect once it is written.
   - If a create or rotate request gets no usable answer, the module never sends it again; it checks
     what the API holds and tells you to run the task with O(state=regenerated) to obtain a token.
+  - After a gateway error (HTTP 502, 503, 504), a timeout or a lost answer, the API may still apply the
+    create or rotate later, so a list that does not show the new key yet proves nothing. The task then fails
+    and tells you to wait and list the keys (M(latitudesh.cloud.api_key_info)) before you run it again.
 seealso:
   - module: latitudesh.cloud.api_key_info
 """
@@ -265,6 +281,15 @@ token_moved_from:
   type: str
   version_added: 0.2.0
   sample: /home/ops/credentials/old-name.token
+token_rescued_to:
+  description:
+    - The file in the directory of O(token_path) that holds the new token, when it could not be written to
+      O(token_path) (the task then fails and says why). Free O(token_path), then run the task with O(state=present),
+      which moves this file there.
+  returned: when a new token could not be written to O(token_path) and was written there instead
+  type: str
+  version_added: 0.2.0
+  sample: /home/ops/credentials/.latitudesh-rescued-tok_2gyxz3MdAbQ9.token
 deleted_id:
   description: The id of the key the task deleted (or, in check mode, would delete).
   returned: when the task deletes a key

@@ -295,8 +295,9 @@ class DirectoryLock(object):
 
 
 @contextlib.contextmanager
-def signals_deferred(signals=(signal.SIGINT, signal.SIGTERM)):
-    """Hold SIGINT and SIGTERM back while a received token is being written; deliver them afterwards.
+def signals_deferred(signals=(signal.SIGINT, signal.SIGTERM, signal.SIGALRM)):
+    """Hold SIGINT, SIGTERM and SIGALRM (a task timeout) back while a received token is being written; deliver the
+    first one afterwards.
 
     Signal handlers can only be changed in the main thread; elsewhere this does nothing.
     """
@@ -392,7 +393,14 @@ def utc_now():
 def read_manifest(directory):
     """The issue record of a token directory: ``{file name: {id, name, token_last_slice, issued_at}}``."""
     try:
-        with open(os.path.join(directory, MANIFEST_NAME), encoding="utf-8") as stream:
+        # Non-blocking, and a regular file only: opening a FIFO put there would wait for a writer, for ever.
+        handle = os.open(os.path.join(directory, MANIFEST_NAME), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return {}
+    try:
+        with os.fdopen(handle, encoding="utf-8") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                return {}
             doc = json.load(stream)
     except (OSError, ValueError):
         return {}

@@ -22,6 +22,10 @@ ROTATE = {"latitudesh.cloud.api_key": {"name": "ci-deployer", "state": "regenera
 # What the module says when it knows the key was made (§1 of the issue).
 CREATED = [r"was created \(id tok_", r"token was not received", r"state=regenerated"]
 NOTHING_CREATED = [r"nothing was created", r"safe to run the task again"]
+# After a gateway error, a timeout or a lost answer the API may still apply the POST: a list that
+# does not show the key proves nothing, so the message sends the user to wait and list first.
+MAY_STILL_APPLY = [r"may still apply the request", r"Do not run the task again at once: wait",
+                   r"latitudesh\.cloud\.api_key_info", r"If two keys named 'build-agent' exist afterwards"]
 ROTATED_MAYBE = [r"may have been rotated", r"old token may already be invalid", r"state=regenerated"]
 
 
@@ -131,9 +135,18 @@ CASES = [
     ),
     # ----- create: the POST was not applied -----
     Scenario(
+        # The module cannot tell this from a POST still on its way: it must not call a re-run safe.
+        # Once the key is still not listed, the advised re-run makes exactly one key.
         "create-connection-dropped-before-apply", CREATE, [fault("POST", "drop_before_apply")],
-        msg=NOTHING_CREATED, msg_not=[r"was created \(id"], requests={"POST": 1, "GET": 2},
-        check=created_then_rerun, steps=[rerun({"name": NAME})], changed=False,
+        msg=MAY_STILL_APPLY, msg_not=NOTHING_CREATED + [r"was created \(id"], requests={"POST": 1, "GET": 2},
+        check=created_then_rerun, steps=[rerun({"name": NAME})], changed=True,
+    ),
+    Scenario(
+        # A gateway answers 504 at once and passes the POST on 4 s later, after the module listed
+        # the keys again: a re-run at once would make a second key of the name.
+        "create-gateway-504-applied-later", CREATE, [fault("POST", "gateway_504_apply_later", seconds=4)],
+        settle=5, msg=MAY_STILL_APPLY + [r"HTTP 504"], msg_not=NOTHING_CREATED + [r"was created \(id"],
+        requests={"POST": 1, "GET": 2}, check=one_key, changed=True,
     ),
     Scenario(
         "create-http-500-not-applied", CREATE, [fault("POST", "status", status=500)],
@@ -170,6 +183,13 @@ CASES = [
     Scenario(
         "rotate-empty-body-after-apply", ROTATE, [fault("PUT", "empty_body", path=ITEM)],
         msg=ROTATED_MAYBE, requests={"PUT": 1, "POST": 0}, check=rotated, changed=True,
+    ),
+    Scenario(
+        # The PUT is applied 3 s after a gateway answered 504: a rotation sent at once would get a
+        # token that this late one makes invalid, so the message says to wait and check.
+        "rotate-gateway-504-applied-later", ROTATE, [fault("PUT", "gateway_504_apply_later", path=ITEM, seconds=3)],
+        settle=4, msg=ROTATED_MAYBE + [r"HTTP 504", r"wait a few minutes", r"token_last_slice"],
+        requests={"PUT": 1, "POST": 0}, check=rotated, changed=True,
     ),
     Scenario(
         "rotate-connection-dropped-before-apply", ROTATE, [fault("PUT", "drop_before_apply", path=ITEM)],

@@ -7,6 +7,7 @@
 
 import os
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -57,13 +58,28 @@ def runs(tls_sandbox, runner):
         return runner.run(build_play([task], api_url=tls_sandbox.url, api_retries=RETRIES), name,
                           extra_env=dict(env, LATITUDESH_AUTH_TOKEN=token))
 
+    # A listener that never answers stands for a proxy: a connection to it stays in its accept queue.
+    proxy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    proxy.bind(("127.0.0.1", 0))
+    proxy.listen(8)
+    through_proxy = dict(without_bundle, NO_PROXY=None, no_proxy=None, **dict(
+        (name, "http://127.0.0.1:%d" % proxy.getsockname()[1]) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY")))
     results = run_jobs([
         Job("default", run, "tls-default", without_bundle),
         Job("insecure", run, "tls-validate-certs-false", without_bundle, validate_certs=False),
         Job("insecure-with-ca-bundle-variables", run, "tls-validate-certs-false-ca-bundle-set", with_bundle,
             validate_certs=False),
+        Job("insecure-with-proxy-variables", run, "tls-validate-certs-false-proxy-set", through_proxy,
+            validate_certs=False),
     ])
-    return dict((key, job_result(results, key)) for key in results)
+    runs = dict((key, job_result(results, key)) for key in results)
+    proxy.setblocking(False)
+    try:
+        runs["proxy connections"] = [proxy.accept()[1]]
+    except BlockingIOError:
+        runs["proxy connections"] = []
+    proxy.close()
+    return runs
 
 
 def test_self_signed_certificate_is_refused_by_default(runs):
@@ -76,14 +92,20 @@ def test_self_signed_certificate_is_refused_by_default(runs):
     assert "TLS verification failed" in msg and "validate_certs" in msg, msg
 
 
-@pytest.mark.parametrize("variant", ["insecure", "insecure-with-ca-bundle-variables"])
+@pytest.mark.parametrize("variant", ["insecure", "insecure-with-ca-bundle-variables", "insecure-with-proxy-variables"])
 def test_validate_certs_false_reaches_the_sandbox(variant, runs, tls_sandbox):
-    """validate_certs=false works, also where REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE is set."""
+    """validate_certs=false works, also where REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, or HTTPS_PROXY is set."""
     run = runs[variant]
     assert_no_traceback(run)
     result = run.task("case")
     assert result["status"] == "ok", run.describe()
     assert [key["name"] for key in result["result"]["api_keys"]] == ["admin", "ci-deployer", "monitoring"]
+
+
+def test_a_loopback_https_url_never_goes_through_the_proxy(runs):
+    """With validate_certs=false, a proxy that ended the TLS tunnel itself would read the admin token."""
+    assert runs["insecure-with-proxy-variables"].task("case")["status"] == "ok"
+    assert runs["proxy connections"] == []
 
 
 def test_certificate_failure_is_not_retried(runs):

@@ -156,6 +156,31 @@ def test_check_mode_checks_the_destination_and_creates_nothing(sandbox, control,
     assert sandbox.keys_named("k") == []
 
 
+@pytest.mark.parametrize("how", ["timeout keyword", "ANSIBLE_TASK_TIMEOUT"])
+def test_a_task_timeout_too_short_for_the_api_is_refused_before_any_request(sandbox, control, run_play, tmp_path, how):
+    # When Ansible's timeout ends a task, the module keeps running: a key it creates then would have no token
+    # file (the list request is slowed down so that the old code created it after the task had timed out).
+    control.fault(kind="delay", seconds=4, method="GET", path=API)
+    task = key_task("slow", str(tmp_path / "slow.token"))
+    if how == "timeout keyword":
+        task["timeout"] = 2
+    run = run_play([task], extra_env={"ANSIBLE_TASK_TIMEOUT": "2"} if how == "ANSIBLE_TASK_TIMEOUT" else None)
+    result = run.task("case")
+    assert result["status"] == "failed", run.describe()
+    msg = result["result"]["msg"]
+    assert "timeout" in msg and "(2 + 3) x 5 = 25 s" in msg and "Nothing was sent" in msg, msg
+    assert "at least 35" in msg, msg
+    time.sleep(5)  # the old code's module sent its create by now
+    assert control.log() == [] and sandbox.keys_named("slow") == []
+
+
+def test_a_task_timeout_that_leaves_room_for_the_api_is_accepted(sandbox, control, run_play, tmp_path):
+    path = tmp_path / "roomy.token"
+    run = run_play([dict(key_task("roomy", str(path)), timeout=40)])
+    assert run.task("case")["status"] == "changed", run.describe()
+    assert [key["token"] for key in sandbox.keys_named("roomy")] == [read(str(path))]
+
+
 # --------------------------------------------------------------------------- a write that fails after the API answered
 
 
@@ -404,6 +429,103 @@ def test_two_keys_that_swap_names_keep_both_tokens_through_a_rotation(sandbox, c
     assert read(aside) == key_a["token"] and authenticates(sandbox, key_a["token"]), "A's working token is kept"
     new_b = sandbox.key("sw-a")["token"]
     assert read(os.path.join(team_dir, "sw-a.token")) == new_b and authenticates(sandbox, new_b)
+
+
+def holders(directory, token):
+    """The names of the token files in ``directory`` (hidden ones too) that hold ``token``."""
+    return sorted(name for name in os.listdir(directory)
+                  if name.endswith(".token") and os.path.isfile(os.path.join(directory, name))
+                  and read(os.path.join(directory, name)) == token)
+
+
+def flat(text):
+    """``text`` with every run of white space made one space (a long warning may be wrapped)."""
+    return " ".join(text.split())
+
+
+def test_keys_rotated_in_turn_into_one_token_path_keep_every_token(sandbox, control, run_play, token_dir):
+    """Two keys rotated in a loop into one shared token_path, three runs: each run sets the other key's file
+    aside, under a free name once the first one is taken; no token is ever lost."""
+    shared = os.path.join(token_dir, "shared.token")
+    loop = {"name": "rotate", KEY: {"name": "{{ item }}", "state": "regenerated", "token_path": shared},
+            "loop": ["ka", "kb"], "ignore_errors": True}
+    for number in (1, 2, 3):
+        run = run_play([loop], name="shared-%d" % number)
+        assert_no_traceback(run)
+        assert run.task("rotate")["status"] == "changed", run.describe()
+        key_a, key_b = sandbox.key("ka"), sandbox.key("kb")
+        assert read(shared) == key_b["token"] and authenticates(sandbox, key_b["token"]) and mode(shared) == 0o600
+        # ka's working token was set aside, to the file the warning names.
+        kept = holders(token_dir, key_a["token"])
+        assert len(kept) == 1 and kept[0].startswith("shared.%s." % key_a["id"]), (number, kept)
+        assert os.path.join(token_dir, kept[0]) in flat(run.text), run.describe()
+        assert authenticates(sandbox, key_a["token"]) and mode(os.path.join(token_dir, kept[0])) == 0o600
+        expected = ["POST", "POST"] if number == 1 else ["PUT", "PUT"]
+        assert [entry["method"] for entry in writes(control.log())] == expected
+        control.clear_log()
+    assert "shared.%s.2.token" % key_a["id"] in os.listdir(token_dir), "run 2 found the first aside name taken"
+
+
+def test_a_rotate_into_a_file_whose_aside_name_would_be_too_long_is_refused_before_any_request(
+        sandbox, control, run_play, token_dir):
+    """The file holds another key's token and ``<name>.<its id>.token`` would be over 255 bytes: nothing is sent."""
+    path = os.path.join(token_dir, "tok", "n" * 244 + ".token")
+    assert run_play([key_task("ln-owner", path)], name="owner").rc == 0
+    owner = sandbox.key("ln-owner")
+    status, _body = api_request(sandbox, "POST", API, sandbox.admin_token(),
+                                {"data": {"type": "api_keys", "attributes": {"name": "ln2"}}})
+    assert status == 201
+    ln2 = sandbox.key("ln2")
+    control.clear_log()
+    run = run_play([key_task("ln2", path, state="regenerated")])
+    assert_no_traceback(run)
+    result = run.task("case")
+    assert result["status"] == "failed", run.describe()
+    msg = result["result"]["msg"]
+    for words in (path, owner["id"], "bytes", "shorter", "Nothing was sent"):
+        assert words in msg, (words, msg)
+    assert "free space" not in msg
+    assert writes(control.log()) == []
+    assert sandbox.key("ln2")["token"] == ln2["token"] and authenticates(sandbox, ln2["token"]), "ln2 not rotated"
+    assert read(path) == owner["token"] and authenticates(sandbox, owner["token"])
+
+
+def test_a_rotated_token_whose_file_cannot_be_set_aside_is_kept_where_the_message_says(
+        sandbox, control, run_play, token_dir):
+    """The record ties the file to an older key of the same name (deleted and made again elsewhere), so only the
+    rotate's answer shows it is another key; its aside name would be over 255 bytes. The new token is kept under
+    a rescue name that the message gives; moving the other file away and a state=present run put it in place."""
+    directory = os.path.join(token_dir, "tok")
+    path = os.path.join(directory, "n" * 244 + ".token")
+    assert run_play([key_task("ln2", path)], name="first").rc == 0
+    old = sandbox.key("ln2")
+    assert api_request(sandbox, "DELETE", "%s/%s" % (API, old["id"]), sandbox.admin_token())[0] in (200, 204)
+    status, _body = api_request(sandbox, "POST", API, sandbox.admin_token(),
+                                {"data": {"type": "api_keys", "attributes": {"name": "ln2"}}})
+    assert status == 201
+    control.clear_log()
+    run = run_play([key_task("ln2", path, state="regenerated")], name="rotate")
+    assert_no_traceback(run)
+    result = run.task("case")
+    assert result["status"] == "failed", run.describe()
+    key = sandbox.key("ln2")
+    assert key["id"] != old["id"] and [entry["method"] for entry in writes(control.log())] == ["PUT"]
+    msg = result["result"]["msg"]
+    rescued = re.search(r"safe in (\S+) \(mode 0600", msg).group(1)
+    assert rescued == result["result"]["token_rescued_to"] and os.path.dirname(rescued) == directory, msg
+    assert read(rescued) == key["token"] and authenticates(sandbox, key["token"]) and mode(rescued) == 0o600
+    for words in ("was rotated", key["id"], old["id"], "bytes", "state=present"):
+        assert words in msg, (words, msg)
+    assert "free space" not in msg and key["token"] not in run.text
+    assert read(path) == old["token"], "the file the record ties to the other key is kept"
+    # Follow the advice: move that file away, then run the task with state=present.
+    os.rename(path, os.path.join(directory, "old-ln2.token"))
+    control.clear_log()
+    placed = run_play([key_task("ln2", path)], name="place")
+    assert placed.task("case")["status"] == "changed", placed.describe()
+    assert placed.task("case")["result"]["token_moved_from"] == rescued
+    assert writes(control.log()) == []
+    assert read(path) == key["token"] and authenticates(sandbox, key["token"]) and not os.path.lexists(rescued)
 
 
 def test_missing_token_file_warning_sends_no_write(sandbox, control, run_play, token_dir):

@@ -266,6 +266,34 @@ def test_a_server_that_never_answers_ends_the_task_within_its_time_budget(run_pl
     assert 2 <= len(server.connections) <= 6, server.connections
 
 
+SLOW_LOOKUP = """import socket, time
+_getaddrinfo = socket.getaddrinfo
+def _slow(host, *args, **kwargs):
+    if host == "localhost":  # a name server that does not answer for 3 s
+        time.sleep(3)
+        host = "127.0.0.1"
+    return _getaddrinfo(host, *args, **kwargs)
+socket.getaddrinfo = _slow
+"""
+
+
+@pytest.mark.fault
+def test_a_name_lookup_that_hangs_ends_the_attempt_within_api_timeout(run_play, listeners, tmp_path):
+    # The module's Python loads sitecustomize.py from PYTHONPATH: there, looking up localhost takes 3 s.
+    (tmp_path / "sitecustomize.py").write_text(SLOW_LOOKUP)
+    server = listeners()
+    tasks = [{"name": "case", "latitudesh.cloud.api_key": {"name": "ci-deployer"}, "ignore_errors": True}]
+    run = run_play(play(tasks, "http://localhost:%d" % server.port, api_timeout=1, api_retries=0),
+                   extra_env={"PYTHONPATH": str(tmp_path)})
+    msg = failed_case(run)
+    assert "could not connect to localhost within api_timeout=1 s (name lookup" in msg, msg
+    assert "nothing was sent" in msg and "may have been applied" not in msg, msg
+    # api_timeout (1 s) and the module's start-up, well before the 3 s lookup ends.
+    assert run.task("case")["duration"] < 3, run.task("case")
+    time.sleep(2.5)  # the abandoned lookup has ended by now: the create was still never sent
+    assert server.received == b"", server.received
+
+
 @pytest.mark.ratelimit
 def test_retry_after_20_for_ever_ends_within_the_documented_cap(run_play, control):
     # api_timeout=1, api_retries=3: a task waits at most 3 x 1 / 2 = 1.5 s for rate limits in all.

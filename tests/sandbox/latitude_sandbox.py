@@ -50,9 +50,14 @@ NGINX_502 = (
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
     b"</body>\r\n</html>\r\n"
 )
+GATEWAY_504 = (
+    b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+    b"<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
 FAULT_KINDS = (
     "status", "drop_after_apply", "drop_before_apply", "delay",
-    "malformed_json", "html_502", "empty_body",
+    "malformed_json", "html_502", "empty_body", "gateway_504_apply_later",
 )
 DEFAULT_SEED = {
     "teams": [
@@ -452,8 +457,10 @@ def _fault_rule(spec):
     if (spec["kind"] == "status" or status is not None) and (
             isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599):
         raise ValueError("status must be an integer HTTP status")
-    if spec["kind"] == "delay" and not isinstance(spec.get("seconds"), (int, float)):
-        raise ValueError("a delay fault needs 'seconds'")
+    if spec["kind"] in ("delay", "gateway_504_apply_later") and (
+            isinstance(spec.get("seconds"), bool) or not isinstance(spec.get("seconds"), (int, float))
+            or spec["seconds"] < 0):
+        raise ValueError("a %s fault needs 'seconds'" % spec["kind"])
     if "body" in spec and not isinstance(spec["body"], str):
         raise ValueError("body must be a string")
     rule["times"] = rule["remaining"] = times
@@ -667,6 +674,12 @@ class State:
             if rule.get("apply", True):
                 return self._process(request)
             return DROP, self._identify(request)
+        if kind == "gateway_504_apply_later":
+            # A gateway gives up at once and answers 504, then passes the request on `seconds` later.
+            timer = threading.Timer(rule["seconds"], self._process, args=(request,))
+            timer.daemon = True
+            timer.start()
+            return Reply(504, GATEWAY_504, "text/html"), self._identify(request)
         is_write = request.method in WRITE_METHODS
         if kind == "drop_after_apply" or (kind in ("malformed_json", "empty_body") and is_write):
             applied, meta = self._process(request)

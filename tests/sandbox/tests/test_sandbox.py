@@ -575,9 +575,18 @@ def test_empty_body_fault(api, admin, control):
     assert "ambiguous" in names(control)
 
 
+def test_gateway_504_apply_later_fault(api, admin, control):
+    control.fault(method="POST", kind="gateway_504_apply_later", seconds=0.5)
+    response = api("POST", "/auth/api_keys", token=admin, body=doc({"name": "late"}))
+    assert response.status == 504 and response.headers["Content-Type"] == "text/html"
+    assert b"504 Gateway Time-out" in response.body
+    assert "late" not in names(control)
+    assert wait_for(lambda: "late" in names(control))
+
+
 @pytest.mark.parametrize("rule", [
     {"kind": "explode"}, {"kind": "status"}, {"kind": "status", "status": "500"},
-    {"kind": "delay"}, {"kind": "html_502", "times": 0},
+    {"kind": "delay"}, {"kind": "html_502", "times": 0}, {"kind": "gateway_504_apply_later"},
 ])
 def test_invalid_fault_rules_are_rejected(control, rule):
     with pytest.raises(ControlError) as info:

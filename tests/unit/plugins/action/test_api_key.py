@@ -350,13 +350,18 @@ def test_check_mode_absent_reports_the_file_it_would_remove_and_keeps_it(make_ac
 # --------------------------------------------------------------------------- a write that fails
 
 
-@pytest.fixture
-def disk_full(monkeypatch):
-    """Every atomic write in the token store fails with ENOSPC (after the destination check)."""
+def fill_disk(monkeypatch):
+    """From now on every atomic write in the token store fails with ENOSPC."""
     def no_space(path, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(_token_store, "_write_atomic", no_space)
+
+
+@pytest.fixture
+def disk_full(monkeypatch):
+    """Every atomic write in the token store fails with ENOSPC (after the destination check)."""
+    fill_disk(monkeypatch)
 
 
 def test_write_failing_after_a_create_deletes_the_key_again(make_action, tmp_path, disk_full):
@@ -670,16 +675,163 @@ def test_a_new_token_never_overwrites_a_file_the_record_ties_to_another_key(make
     assert len(warnings) == 1 and str(aside) in warnings[0] and "tok_other000000001" in warnings[0]
 
 
-def test_a_failed_write_after_a_rotate_keeps_a_file_the_record_ties_to_another_key(make_action, tmp_path, warnings):
+def rotate_into(make_action, path, key_id="tok_old0000000001", name="deployer", **args):
+    """Run a rotate of key ``key_id`` (named ``name``) into ``path``; the module answers with TOKEN."""
+    args = dict(CONNECTION, name=name, state="regenerated", token_path=str(path), **args)
+    action = make_action(args, [rotated(api_key=api_key(key_id, name))])
+    return action, run(action)
+
+
+def test_a_file_whose_aside_name_is_taken_is_set_aside_under_a_numbered_name(make_action, tmp_path, warnings):
+    """Two keys rotated in turn into one token_path: the aside name from the run before is taken."""
     recorded(tmp_path, "deployer.token", key_id="tok_other000000001", name="deployer")
-    (tmp_path / "deployer.tok_other000000001.token").write_text("in the way")  # nowhere to set it aside
+    (tmp_path / "deployer.tok_other000000001.token").write_text("from the run before")
+    (tmp_path / "deployer.tok_other000000001.2.token").write_text("and the one before")
     path = tmp_path / "deployer.token"
-    result = run(make_action(dict(CONNECTION, id="tok_old0000000001", name="deployer", state="regenerated",
-                                  token_path=str(path)), [rotated(api_key=api_key("tok_old0000000001", "deployer"))]))
-    assert result["failed"] is True and result["token_written"] is False
+    _action, result = rotate_into(make_action, path, id="tok_old0000000001")
+    aside = tmp_path / "deployer.tok_other000000001.3.token"
+    assert "failed" not in result and result["token_written"] is True
+    assert path.read_text() == TOKEN and mode_of(path) == 0o600
+    assert aside.read_text() == OLD_TOKEN, "the other key's token is kept, beside"
+    assert (tmp_path / "deployer.tok_other000000001.token").read_text() == "from the run before"
+    tokens = json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]
+    assert tokens["deployer.tok_other000000001.3.token"]["id"] == "tok_other000000001"
+    assert len(warnings) == 1 and str(aside) in warnings[0]
+
+
+def test_an_aside_name_too_long_is_refused_before_any_request(make_action, tmp_path):
+    name = "n" * 244 + ".token"  # 250 bytes: with ".tok_other000000001" the aside name is 269
+    recorded(tmp_path, name, key_id="tok_other000000001", name="other")
+    path = tmp_path / name
+    for check_mode in (False, True):
+        action = make_action(dict(CONNECTION, name="ln2", state="regenerated", token_path=str(path)), [],
+                             check_mode=check_mode)
+        with pytest.raises(AnsibleActionFail) as failure:
+            run(action)
+        message = str(failure.value)
+        assert action._execute_module.call_count == 0
+        for words in (str(path), "tok_other000000001", "269 bytes", "Move that file to a shorter name",
+                      "shorter file name", "Nothing was sent"):
+            assert words in message, (words, message)
+        assert "free space" not in message
+    assert path.read_text() == OLD_TOKEN
+
+
+@pytest.mark.parametrize("args", [dict(state="absent"), dict(id="tok_other000000001"), dict(name="other")])
+def test_an_aside_name_too_long_does_not_stop_a_task_of_the_recorded_key_or_a_delete(make_action, tmp_path, args):
+    name = "n" * 244 + ".token"
+    recorded(tmp_path, name, key_id="tok_other000000001", name="other")
+    task = dict(dict(CONNECTION, name="ln2", token_path=str(tmp_path / name)), **args)
+    action = make_action(task, [unchanged(api_key=api_key("tok_other000000001", "other"))])
+    run(action)
+    assert action._execute_module.call_count == 1
+
+
+def rescued_files(directory):
+    return sorted(name for name in os.listdir(str(directory)) if name.startswith(".latitudesh-rescued-"))
+
+
+def test_a_rotated_token_that_cannot_be_written_for_a_too_long_aside_name_is_kept_under_a_rescue_name(
+        make_action, tmp_path, warnings):
+    """The record ties the file to an older key of the same name (deleted and made again elsewhere): no request
+    could tell, so the rotate happens; the new token must not be lost."""
+    name = "n" * 244 + ".token"
+    recorded(tmp_path, name, key_id="tok_other000000001", name="ln2")
+    path = tmp_path / name
+    _action, result = rotate_into(make_action, path, name="ln2")
+    rescue = tmp_path / ".latitudesh-rescued-tok_old0000000001.token"
+    assert rescued_files(tmp_path) == [rescue.name]
+    assert rescue.read_text() == TOKEN and mode_of(rescue) == 0o600
+    assert path.read_text() == OLD_TOKEN, "the other key's token is kept"
+    tokens = json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]
+    assert tokens[rescue.name]["id"] == "tok_old0000000001" and tokens[name]["id"] == "tok_other000000001"
+    assert result["failed"] is True and result["changed"] is True and result["token_written"] is False
+    assert result["token_rescued_to"] == str(rescue)
+    message = result["msg"]
+    for words in ("was rotated", "safe in %s" % rescue, "key tok_old0000000001", "269 bytes", str(path),
+                  "state=present", "holds the token of key tok_other000000001 and was kept"):
+        assert words in message, (words, message)
+    assert "free space" not in message and "permissions" not in message
+    assert TOKEN not in json.dumps(result)
+
+
+def test_a_rescued_token_is_moved_into_place_by_the_next_run_once_the_path_is_free(make_action, tmp_path, warnings):
+    name = "n" * 244 + ".token"
+    recorded(tmp_path, name, key_id="tok_other000000001", name="ln2")
+    path = tmp_path / name
+    _action, first = rotate_into(make_action, path, name="ln2")
+    rescue = first["token_rescued_to"]
+    # What the message says: move the other key's file away, then run the task with state=present.
+    os.rename(str(path), str(tmp_path / "other.token"))
+    result = run(make_action(dict(CONNECTION, name="ln2", token_path=str(path)),
+                             [unchanged(api_key=api_key("tok_old0000000001", "ln2"))]))
+    assert result["token_moved_from"] == rescue and path.read_text() == TOKEN
+    assert rescued_files(tmp_path) == []
+    tokens = json.loads((tmp_path / MANIFEST_NAME).read_text())["tokens"]
+    assert tokens[name]["id"] == "tok_old0000000001"
+
+
+def test_every_aside_name_taken_keeps_the_new_token_under_a_rescue_name(make_action, tmp_path, warnings):
+    recorded(tmp_path, "deployer.token", key_id="tok_other000000001", name="deployer")
+    (tmp_path / "deployer.tok_other000000001.token").write_text("x")
+    for number in range(2, 100):
+        (tmp_path / ("deployer.tok_other000000001.%d.token" % number)).write_text("x")
+    (tmp_path / ".latitudesh-rescued-tok_old0000000001.token").write_text("an earlier rescue")
+    path = tmp_path / "deployer.token"
+    _action, result = rotate_into(make_action, path, id="tok_old0000000001")
+    rescue = tmp_path / ".latitudesh-rescued-tok_old0000000001.2.token"
+    assert rescue.read_text() == TOKEN and result["token_rescued_to"] == str(rescue)
+    assert path.read_text() == OLD_TOKEN and "all taken" in result["msg"]
+    assert (tmp_path / ".latitudesh-rescued-tok_old0000000001.token").read_text() == "an earlier rescue"
+
+
+def fail_writes_to(monkeypatch, path):
+    """Make writing a token to ``path`` (and only there) fail with an I/O error."""
+    real = action_module.write_token_file
+
+    def write(target, data):
+        if target == str(path):
+            raise TokenStoreError("Input/output error")
+        return real(target, data)
+
+    monkeypatch.setattr(action_module, "write_token_file", write)
+
+
+def test_a_failed_write_after_a_rotate_keeps_the_token_under_a_rescue_name(make_action, tmp_path, monkeypatch):
+    """The write to token_path fails (not the directory): the token goes to a free name, the advice names the cause."""
+    path = tmp_path / "ci.token"
+    path.write_text(OLD_TOKEN)
+    fail_writes_to(monkeypatch, path)
+    result = run(make_action(dict(CONNECTION, name="ci", state="regenerated", token_path=str(path)), [rotated()]))
+    rescue = tmp_path / ".latitudesh-rescued-tok_old0000000001.token"
+    assert rescue.read_text() == TOKEN and result["token_rescued_to"] == str(rescue)
+    assert not os.path.lexists(str(path)), "the old token, which no longer works, is removed"
+    assert "Input/output error" in result["msg"] and "fix the destination" in result["msg"]
+
+
+def test_a_failed_write_and_undo_after_a_create_keeps_the_token_under_a_rescue_name(make_action, tmp_path, monkeypatch):
+    path = tmp_path / "ci.token"
+    fail_writes_to(monkeypatch, path)
+    undo_failed = dict(failed=True, changed=False, msg="The API answered 503 Service Unavailable.")
+    result = run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [created(), undo_failed]))
+    rescue = tmp_path / ".latitudesh-rescued-tok_new0000000001.token"
+    assert rescue.read_text() == TOKEN and result["token_rescued_to"] == str(rescue)
+    assert result["failed"] is True and result["changed"] is True
+    assert "503 Service Unavailable" in result["msg"] and str(rescue) in result["msg"]
+
+
+def test_a_failed_write_after_a_rotate_keeps_a_file_the_record_ties_to_another_key(make_action, tmp_path, warnings,
+                                                                                   monkeypatch):
+    """Nothing can be written at all (the rescue fails too): the other key's file stays, the advice fits."""
+    name = "n" * 244 + ".token"
+    recorded(tmp_path, name, key_id="tok_other000000001", name="ln2")
+    fill_disk(monkeypatch)
+    path = tmp_path / name
+    _action, result = rotate_into(make_action, path, name="ln2")
+    assert result["failed"] is True and result["token_written"] is False and "token_rescued_to" not in result
     assert path.read_text() == OLD_TOKEN, "the other key's token is not removed"
     assert "holds the token of key tok_other000000001 and was kept" in result["msg"]
-    assert "state=regenerated" in result["msg"]
+    assert "state=regenerated" in result["msg"] and "free space" not in result["msg"]
     assert TOKEN not in result["msg"]
 
 

@@ -541,6 +541,34 @@ def test_a_sticky_shared_directory_is_refused_and_left_as_it_is(make_action, tmp
     assert stat.S_IMODE(os.stat(str(shared)).st_mode) == 0o1777
 
 
+@pytest.mark.parametrize("check_mode", [False, True])
+@pytest.mark.parametrize("content", ["file", "directory"])
+def test_a_directory_used_for_other_things_is_refused_and_left_as_it_is(make_action, tmp_path, check_mode, content):
+    # token_dir: /etc (or /srv) as root would have been set to 0700, locking out whatever uses it.
+    used = directory(tmp_path / "etc", 0o755)
+    if content == "file":
+        (used / "hosts").write_text("127.0.0.1 localhost\n")
+    else:
+        (used / "www" / "html").mkdir(parents=True)
+    token_file(used / "ci.token", 0o600)
+    with pytest.raises(AnsibleActionFail) as excinfo:
+        run(make_action(dict(path=str(used)), check_mode=check_mode))
+    message = str(excinfo.value)
+    assert "%s holds what the collection did not write (%s)" % (used, "hosts" if content == "file" else "www") in message
+    assert os.path.join(str(used), "latitudesh-credentials") in message
+    assert mode_of(used) == 0o755
+
+
+def test_a_token_directory_with_team_directories_and_records_is_made_private(make_action, tmp_path):
+    top = directory(tmp_path / "credentials", 0o777)
+    team = directory(top / "platform", 0o700)
+    write_record(team, {})
+    directory(top / "new-team", 0o700)  # made by an earlier run, no key yet
+    (top / ".latitudesh.lock").write_text("")
+    result = run(make_action(dict(path=str(top))))
+    assert mode_of(top) == 0o700 and result["changed"] is True
+
+
 def test_a_directory_of_another_user_is_refused_and_left_as_it_is(make_action, tmp_path):
     other = tmp_path / "someone-else"
     other.mkdir()

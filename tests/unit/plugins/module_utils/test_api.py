@@ -222,6 +222,20 @@ def test_validate_certs_false_wins_over_ca_bundle_environment(monkeypatch, tmp_p
 
 
 @pytest.mark.parametrize("env_var", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_variable_naming_no_file_is_refused_before_any_request(monkeypatch, tmp_path, env_var):
+    # requests raised a bare OSError ("Could not find a suitable TLS CA certificate bundle") that named no variable.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(env_var, str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigError) as info:
+        make_client(validate_certs=True)
+    message = info.value.message
+    assert env_var in message and "missing.pem" in message and "does not exist" in message, message
+    make_client(validate_certs=False)  # not used then: accepted
+    make_client(api_url="http://127.0.0.1:8080")  # nor for plain http
+
+
+@pytest.mark.parametrize("env_var", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
 def test_a_ca_bundle_variable_is_the_only_trust_with_validate_certs(monkeypatch, tmp_path, env_var):
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
@@ -546,6 +560,19 @@ def test_tls_failure_message_names_validate_certs(script):
     assert "TLS verification failed" in err.message
     assert "validate_certs" in err.message
     assert "GET %s" % PATH in err.message
+
+
+def test_tls_failure_message_names_the_ca_bundle_variable_in_use(script, monkeypatch, tmp_path):
+    # With REQUESTS_CA_BUNDLE set, the bundle the user chose is the first suspect, not validate_certs.
+    bundle = tmp_path / "corporate-ca.pem"
+    bundle.write_text("not a certificate")
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(bundle))
+    script.outcomes = [certificate_rejected()]
+    client, waits = make_client(api_retries=0)
+    err = failure(client, "GET")
+    assert "CURL_CA_BUNDLE=%s" % bundle in err.message, err.message
 
 
 @pytest.mark.parametrize("method", NOT_IDEMPOTENT)

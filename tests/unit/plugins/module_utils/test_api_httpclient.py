@@ -254,7 +254,7 @@ def test_a_dns_lookup_that_hangs_ends_within_api_timeout(clean_env, monkeypatch,
     with pytest.raises(LatitudeError) as info:
         client.request(method, PATH, None if method == "GET" else {"data": {}})
     assert time.monotonic() - started < 1.8
-    assert "no answer within api_timeout=1 s" in info.value.message
+    assert "could not connect to slow.example.test within api_timeout=1 s (name lookup" in info.value.message
     assert info.value.maybe_applied is False and "may have been applied" not in info.value.message
 
 
@@ -282,7 +282,7 @@ def certificate(tmp_path_factory):
         pytest.skip("openssl is not installed (allowed by LATITUDESH_ALLOW_MISSING)")
     directory = tmp_path_factory.mktemp("tls")
     subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1", "-keyout", str(directory / "key.pem"),
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:api.example.test", "-days", "1", "-keyout", str(directory / "key.pem"),
                     "-out", str(directory / "cert.pem")], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return str(directory / "cert.pem"), str(directory / "key.pem")
 
@@ -309,6 +309,8 @@ def test_an_untrusted_certificate_fails_at_once_and_sends_nothing(clean_env, cer
 
 class ConnectProxy(object):
     """An http:// proxy on 127.0.0.1: records each CONNECT and every byte the client sends through it.
+
+    It tunnels to the port asked for on 127.0.0.1, whatever the host (a loopback API URL is never proxied).
 
     ``refuse``: answer 407 instead of making the tunnel.
     """
@@ -337,8 +339,8 @@ class ConnectProxy(object):
             conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
             conn.close()
             return
-        host, _colon, port = head.split(b" ")[1].rpartition(b":")
-        upstream = socket.create_connection((host.decode(), int(port)))
+        port = head.split(b" ")[1].rpartition(b":")[2]
+        upstream = socket.create_connection(("127.0.0.1", int(port)))  # every host is this machine here
         conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
 
         def pipe(source, sink, record):
@@ -373,19 +375,36 @@ class ConnectProxy(object):
 def test_https_through_an_http_proxy_keeps_the_token_inside_the_tunnel(clean_env, monkeypatch, certificate):
     server = Server([ok()], tls=certificate)
     proxy = ConnectProxy()
+    real = socket.getaddrinfo
+    looked_up = []
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: looked_up.append(host) or real(host, *a, **k))
     try:
         monkeypatch.setenv("HTTPS_PROXY", "http://me:pr0xypw@127.0.0.1:%d" % proxy.port)
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
-        assert client_for("https://127.0.0.1:%d" % server.port).get(PATH) == DOC
+        assert client_for("https://api.example.test:%d" % server.port).get(PATH) == DOC
     finally:
         server.close()
         proxy.close()
+    assert "api.example.test" not in looked_up  # the proxy looks the API's host up
     connect = proxy.connects[0]
-    assert connect.startswith(b"CONNECT 127.0.0.1:%d HTTP/1." % server.port), connect
+    assert connect.startswith(b"CONNECT api.example.test:%d HTTP/1." % server.port), connect
     assert b"\r\nProxy-Authorization: Basic bWU6cHIweHlwdw==\r\n" in connect  # me:pr0xypw
     assert TOKEN.encode() not in connect and TOKEN.encode() not in proxy.through  # only inside TLS
     assert b"\r\nAuthorization: %s\r\n" % TOKEN.encode() in server.requests[0]
+    assert b"\r\nHost: api.example.test:%d\r\n" % server.port in server.requests[0]
     assert b"Proxy-Authorization" not in server.requests[0]
+
+
+def test_a_loopback_https_url_never_goes_through_the_proxy(clean_env, monkeypatch, certificate):
+    server = Server([ok()], tls=certificate)
+    proxy = ConnectProxy()
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:%d" % proxy.port)
+        assert client_for("https://127.0.0.1:%d" % server.port, validate_certs=False).get(PATH) == DOC
+    finally:
+        server.close()
+        proxy.close()
+    assert proxy.connects == [] and len(server.requests) == 1
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

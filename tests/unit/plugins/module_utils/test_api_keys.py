@@ -155,6 +155,15 @@ def test_item_path_keeps_an_id_from_the_api_in_one_path_segment(key_id, path):
     assert item_path(key_id) == path
 
 
+@pytest.mark.parametrize("key_id", ["", ".", "..", None])
+def test_an_id_that_cannot_name_one_key_is_refused(key_id):
+    # Percent-quoting keeps "." and ".." as they are, and the client removes dot segments: a DELETE or PATCH
+    # would go to /auth/api_keys/ or /auth/.
+    with pytest.raises(PlanError) as info:
+        item_path(key_id)
+    assert "cannot name one key" in str(info.value) and "Nothing was sent" in str(info.value)
+
+
 def test_resource_body():
     assert resource_body({"name": "x"}) == {"data": {"type": "api_keys", "attributes": {"name": "x"}}}
     assert resource_body({"name": "x"}, "tok_a") == {

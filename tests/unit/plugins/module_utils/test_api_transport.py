@@ -180,11 +180,29 @@ def with_proxies(monkeypatch):
         monkeypatch.setenv(name, "http://127.0.0.1:9")
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"])
-def test_plain_http_loopback_never_uses_a_proxy(monkeypatch, url):
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080",
+                                 "https://127.0.0.1:8443", "https://localhost:8443", "https://[::1]:8443"])
+def test_a_loopback_url_never_uses_a_proxy(monkeypatch, url):
+    # Whatever the scheme: over https with validate_certs=false (the TLS sandbox), a proxy that ends the TLS
+    # tunnel itself would read the admin token.
     with_proxies(monkeypatch)
-    conn = make_client(api_url=url)[0]._connection()
-    assert (conn.host, conn.port, conn._tunnel_host) == (check_api_url(url)[2].strip("[]"), 8080, None)
+    conn = make_client(api_url=url, validate_certs=False)[0]._connection()
+    assert (conn.host, conn.port, conn._tunnel_host) == (check_api_url(url)[2].strip("[]"), int(url.rsplit(":", 1)[1]), None)
+
+
+@pytest.mark.parametrize("env_var", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_loopback_https_url_keeps_the_ca_bundle_variables(monkeypatch, tmp_path, env_var):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(env_var, str(bundle))
+    import ssl
+    loaded = []
+    monkeypatch.setattr(ssl, "create_default_context", lambda cafile=None, capath=None: loaded.append(cafile) or
+                        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    make_client(api_url="https://127.0.0.1:8443")[0]._connection()
+    assert loaded == [str(bundle)]
 
 
 def test_https_honours_the_proxy_variables_and_no_proxy(monkeypatch):
@@ -264,10 +282,10 @@ def test_netrc_never_replaces_the_token(monkeypatch, tmp_path):
 
 
 class Drip(object):
-    """A server on 127.0.0.1 that answers every connection slowly, one byte at a time."""
+    """A server on 127.0.0.1 that answers every connection slowly, one byte at a time (``silent``: never)."""
 
-    def __init__(self, head_first):
-        self.head_first = head_first
+    def __init__(self, head_first, silent=False):
+        self.head_first, self.silent = head_first, silent
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(5)
@@ -285,6 +303,8 @@ class Drip(object):
                 conn, _addr = self.listener.accept()
             except socket.timeout:
                 continue
+            except OSError:
+                return  # closed by close()
             threading.Thread(target=self._drip, args=(conn,)).start()
 
     def _drip(self, conn):
@@ -292,10 +312,12 @@ class Drip(object):
         head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
         try:
             conn.recv(65536)
-            if self.head_first:
+            while self.silent and not self.stop.is_set() and conn.recv(65536):
+                pass  # silent until the client gives up
+            if self.head_first and not self.silent:
                 conn.sendall(head)
                 head = b""
-            for byte in (head + b" " * 100000)[:200]:
+            for byte in (head + b" " * 100000)[:200 * (not self.silent)]:
                 if self.stop.is_set():
                     break
                 conn.sendall(bytes([byte]))
@@ -310,13 +332,12 @@ class Drip(object):
         self.listener.close()
 
 
-@pytest.mark.parametrize("head_first", [True, False], ids=["dripping-body", "dripping-headers"])
-@pytest.mark.parametrize("method, attempts", [("GET", 2), ("POST", 1)])
-def test_a_dripping_answer_is_cut_after_api_timeout(head_first, method, attempts):
-    drip = Drip(head_first)
+def failure_from(drip, scheme, method, attempts):
+    """``method`` sent to ``drip`` with api_timeout=1, api_retries=1: its LatitudeError and how long it took,
+    once ``attempts`` connections have ended (or 3 s more have passed)."""
     try:
-        client = LatitudeClient(params(api_url="http://127.0.0.1:%s" % drip.port, api_timeout=1, api_retries=1),
-                                sleep=lambda seconds: None)
+        client = LatitudeClient(params(api_url="%s://127.0.0.1:%d" % (scheme, drip.port), api_timeout=1,
+                                       api_retries=1), sleep=lambda seconds: None)
         started = time.monotonic()
         with pytest.raises(LatitudeError) as info:
             client.request(method, PATH, {"data": {}} if method == "POST" else None)
@@ -326,13 +347,124 @@ def test_a_dripping_answer_is_cut_after_api_timeout(head_first, method, attempts
             time.sleep(0.05)
     finally:
         drip.close()
+    return info.value, elapsed
+
+
+@pytest.mark.parametrize("head_first", [True, False], ids=["dripping-body", "dripping-headers"])
+@pytest.mark.parametrize("method, attempts", [("GET", 2), ("POST", 1)])
+def test_a_dripping_answer_is_cut_after_api_timeout(head_first, method, attempts):
+    drip = Drip(head_first)
+    err, elapsed = failure_from(drip, "http", method, attempts)
     assert elapsed < attempts * (1 + 1), "%s attempt(s) took %.1f s" % (attempts, elapsed)
     assert len(drip.lifetimes) == attempts
     assert all(lifetime < 2.0 for lifetime in drip.lifetimes), drip.lifetimes
-    err = info.value
     assert "no answer within api_timeout=1 s (the whole answer" in err.message
     assert err.timed_out is True
     assert err.maybe_applied is (method == "POST")
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_name_lookup_that_hangs_ends_within_api_timeout_and_never_sends_later(monkeypatch, method):
+    # A resolver that does not answer (a dead nameserver in resolv.conf) blocks getaddrinfo for many seconds,
+    # and no socket exists yet that a deadline could shut down. The attempt must stop waiting at api_timeout,
+    # say that nothing was sent, and the lookup finishing later must not send the request after all.
+    server = Canned()
+    real_getaddrinfo = socket.getaddrinfo
+    lookups = []
+
+    def slow_getaddrinfo(host, *args, **kwargs):
+        if host == "localhost":
+            lookups.append(host)
+            time.sleep(2.5)
+            return real_getaddrinfo("127.0.0.1", *args, **kwargs)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    try:
+        client = LatitudeClient(params(api_url="http://localhost:%d" % server.port, api_timeout=1, api_retries=0),
+                                sleep=lambda seconds: None)
+        started = time.monotonic()
+        with pytest.raises(LatitudeError) as info:
+            client.request(method, PATH, {"data": {}} if method == "POST" else None)
+        elapsed = time.monotonic() - started
+        time.sleep(2.5)  # the abandoned lookup ends now: its connection must never carry the request
+    finally:
+        server.close()
+    assert lookups == ["localhost"]
+    assert elapsed < 1 + 1, "the attempt took %.1f s with api_timeout=1" % elapsed
+    assert server.requests == [] or server.requests == [b""], server.requests
+    err = info.value
+    assert "could not connect to localhost within api_timeout=1 s" in err.message, err.message
+    assert "may have been applied" not in err.message
+    assert err.maybe_applied is False and err.timed_out is False
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_tls_handshake_that_stalls_is_cut_and_the_request_counts_as_not_sent(method):
+    # The server accepts the connection but never answers the TLS ClientHello (a stuck middlebox): the
+    # deadline cuts the handshake, before any byte of the request was sent, so even a create is sent again.
+    stalled = Drip(head_first=False, silent=True)
+    err, elapsed = failure_from(stalled, "https", method, 2)
+    assert elapsed < 2 * (1 + 1), "two attempts took %.1f s" % elapsed
+    assert len(stalled.lifetimes) == 2, stalled.lifetimes  # sent again: nothing had been sent
+    assert "could not connect to 127.0.0.1 within api_timeout=1 s" in err.message, err.message
+    assert "nothing was sent" in err.message and "may have been applied" not in err.message
+    assert err.maybe_applied is False and err.timed_out is False
+
+
+@pytest.mark.parametrize("peer", ["203.0.113.5", "::ffff:203.0.113.5", "2001:db8::5"])
+def test_plain_http_to_localhost_resolved_elsewhere_is_refused_and_nothing_is_sent(monkeypatch, peer):
+    # localhost passes the URL check by name; /etc/hosts decides where it goes. The connection stays on
+    # 127.0.0.1 here: only the peer address the client reads is replaced.
+    server = Canned()
+    monkeypatch.setattr(socket.socket, "getpeername", lambda sock: (peer, server.port))
+    try:
+        client = LatitudeClient(params(api_url="http://localhost:%d" % server.port, api_retries=2),
+                                sleep=lambda seconds: None)
+        with pytest.raises(LatitudeError) as info:
+            client.post(PATH, {"data": {}})
+        time.sleep(0.3)
+    finally:
+        server.close()
+    assert server.requests in ([], [b""]), server.requests
+    message = info.value.message
+    assert "localhost resolved to %s, which is not a loopback address" % peer in message, message
+    assert "Nothing was sent" in message and info.value.maybe_applied is False
+
+
+def test_plain_http_to_localhost_on_a_loopback_address_is_sent(monkeypatch):
+    server = Canned()
+    try:
+        client = LatitudeClient(params(api_url="http://localhost:%d" % server.port), sleep=lambda seconds: None)
+        assert client.get(PATH) == {"data": []}
+    finally:
+        server.close()
+
+
+def test_a_proxy_whose_name_lookup_hangs_is_named_and_nothing_is_sent(monkeypatch):
+    real_getaddrinfo = socket.getaddrinfo
+    lookups = []
+
+    def slow_getaddrinfo(host, *args, **kwargs):
+        lookups.append(host)
+        if host == "proxy.example.test":
+            time.sleep(2.5)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.test:3128")
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    client = LatitudeClient(params(api_timeout=1, api_retries=0), sleep=lambda seconds: None)
+    started = time.monotonic()
+    with pytest.raises(LatitudeError) as info:
+        client.post(PATH, {"data": {}})
+    elapsed = time.monotonic() - started
+    assert elapsed < 1 + 1, "the attempt took %.1f s with api_timeout=1" % elapsed
+    assert lookups == ["proxy.example.test"]  # the API's host is looked up by the proxy, not here
+    assert "could not connect to proxy.example.test within api_timeout=1 s" in info.value.message
+    assert info.value.maybe_applied is False
 
 
 def test_a_quick_answer_is_not_cut(monkeypatch):
@@ -762,7 +894,7 @@ def test_an_unreachable_proxy_is_named_and_nothing_counts_as_sent(monkeypatch, m
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:%d" % _closed_port())
-    client, waits = make_client(api_url="https://127.0.0.1:%d" % _closed_port(), api_retries=1)
+    client, waits = make_client(api_retries=1)  # api.example.test: only the proxy is connected to
     with pytest.raises(LatitudeError) as info:
         client.request(method, PATH, None if method == "GET" else {"data": {}})
     message = info.value.message
@@ -775,7 +907,7 @@ def test_a_socks_proxy_is_named_and_not_retried(monkeypatch):
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:%d" % _closed_port())
-    client, waits = make_client(api_url="https://127.0.0.1:%d" % _closed_port(), api_retries=3)
+    client, waits = make_client(api_retries=3)
     with pytest.raises(LatitudeError) as info:
         client.post(PATH, {"data": {}})
     message = info.value.message
@@ -821,6 +953,7 @@ def test_retries_stop_when_the_task_budget_is_spent(monkeypatch):
         client.get(PATH)
     message = str(info.value)
     assert "time budget of 80 s" in message and "(5 + 3) x 10" in message, message
+    assert "The API, or the way to it (name lookup, proxy, network), answered too slowly" in message, message
     assert "may have been applied" not in message
     # Five 12 s attempts and 15 s of backoff end at 75 s; the next 16 s backoff would pass 80 s.
     assert clock.now - 1000.0 == 75, "no attempt or wait ends after the budget"
@@ -873,8 +1006,8 @@ def test_an_attempt_gets_only_what_is_left_of_the_budget(monkeypatch):
 
 
 def test_connecting_gets_only_what_is_left_of_the_budget():
-    """The watcher cannot end a connect (there is no socket to shut down yet): the connect timeout must be
-    what is left of the budget, not a whole api_timeout."""
+    """A connect that is not answered (there is no socket to shut down yet) ends with what is left of the
+    budget, not a whole api_timeout."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)

@@ -498,29 +498,56 @@ def test_ambiguous_create_key_now_exists(api, run, lost):
     assert api.exchange == [("GET", PATH), ("POST", PATH), ("GET", PATH)]
 
 
-def test_ambiguous_create_key_absent_is_safe_to_rerun(api, run):
+GATEWAY_504 = "<html><head><title>504 Gateway Time-out</title></head><body>504 Gateway Time-out</body></html>"
+
+
+@pytest.mark.parametrize("lost", [read_timeout, remote_disconnected,
+                                  lambda: http_response(502, text="<html>502 Bad Gateway</html>"),
+                                  lambda: http_response(503, text="busy"),
+                                  lambda: http_response(504, text=GATEWAY_504, headers={"Content-Type": "text/html"})],
+                         ids=["read-timeout", "dropped", "502", "503", "504"])
+def test_create_that_may_still_be_applied_is_never_called_safe(api, run, lost):
+    # A gateway may answer 504 at once and pass the POST on later; a timed-out or lost POST may still
+    # be processed: a list that does not show the key yet proves nothing, and a re-run at once could
+    # make a second key of the name.
     api.expect("GET", PATH, None, team())
-    api.expect("POST", PATH, body({"name": "new-key"}), remote_disconnected())
+    api.expect("POST", PATH, body({"name": "new-key"}), lost())
     api.expect("GET", PATH, None, team())
     result = run(dict(name="new-key"), outcome="fail")
-    assert "safe to run the task again" in result["msg"]
-    assert ".." not in result["msg"]
+    msg = result["msg"]
+    assert "safe to run" not in msg
+    assert "nothing was created" not in msg
+    assert "may still apply the request" in msg
+    assert "Do not run the task again at once: wait" in msg
+    assert "latitudesh.cloud.api_key_info" in msg
+    assert "state=regenerated" in msg
+    assert "If two keys named 'new-key' exist afterwards, delete by id (state=absent)" in msg
+    assert "without a token file" in msg
+    assert ".." not in msg
+    assert result["changed"] is True
+    assert api.exchange == [("GET", PATH), ("POST", PATH), ("GET", PATH)]
+
+
+def test_create_refused_by_the_api_with_500_not_listed_is_safe_to_rerun(api, run):
+    # The API answered itself: the request is over, and the list made after it is final.
+    api.expect("GET", PATH, None, team())
+    api.expect("POST", PATH, body({"name": "new-key"}), http_response(500, text="oops"))
+    api.expect("GET", PATH, None, team())
+    result = run(dict(name="new-key"), outcome="fail")
+    assert "HTTP 500" in result["msg"]
+    assert "nothing was created; it is safe to run the task again" in result["msg"]
+    assert "may still apply" not in result["msg"]
     assert result["changed"] is False
     assert api.exchange == [("GET", PATH), ("POST", PATH), ("GET", PATH)]
 
 
-def test_timed_out_create_not_listed_yet_is_not_called_safe(api, run):
-    # The API may still apply a create whose answer timed out: a re-run could make a duplicate.
+def test_timed_out_create_names_the_timeout(api, run):
     api.expect("GET", PATH, None, team())
     api.expect("POST", PATH, body({"name": "new-key"}), read_timeout())
     api.expect("GET", PATH, None, team())
     result = run(dict(name="new-key"), outcome="fail")
-    assert "safe to run" not in result["msg"]
     assert "api_timeout" in result["msg"]
-    assert "may still be processing" in result["msg"]
-    assert "state=regenerated" in result["msg"]
-    assert result["changed"] is True
-    assert api.exchange == [("GET", PATH), ("POST", PATH), ("GET", PATH)]
+    assert "may still apply the request" in result["msg"]
 
 
 def test_ambiguous_create_and_relist_fails(api, run):
@@ -534,16 +561,25 @@ def test_ambiguous_create_and_relist_fails(api, run):
     assert result["changed"] is True
 
 
-@pytest.mark.parametrize("lost", [lambda: http_response(500, text="oops"), remote_disconnected, read_timeout,
-                                  lambda: http_response(200, text="")],
-                         ids=["500", "dropped", "read-timeout", "empty-200"])
-def test_ambiguous_rotate(api, run, lost):
+@pytest.mark.parametrize("lost, later", [
+    (lambda: http_response(500, text="oops"), False),
+    (remote_disconnected, True),
+    (read_timeout, True),
+    (lambda: http_response(200, text=""), False),
+    (lambda: http_response(502, text="<html>502 Bad Gateway</html>"), True),
+    (lambda: http_response(504, text=GATEWAY_504, headers={"Content-Type": "text/html"}), True),
+], ids=["500", "dropped", "read-timeout", "empty-200", "502", "504"])
+def test_ambiguous_rotate(api, run, lost, later):
     api.expect("GET", PATH, None, team())
     api.expect("PUT", CI_PATH, body({"name": "ci-deployer"}, CI_ID), lost())
     result = run(dict(name="ci-deployer", state="regenerated"), outcome="fail")
-    assert "old token may already be invalid" in result["msg"]
-    assert "state=regenerated" in result["msg"]
-    assert CI_ID in result["msg"]
+    msg = result["msg"]
+    assert "old token may already be invalid" in msg
+    assert "state=regenerated" in msg
+    assert CI_ID in msg
+    # A PUT that the API may still apply later would make the token of an at-once re-run invalid.
+    assert ("wait a few minutes, then run the task again" in msg) is later
+    assert ("token_last_slice" in msg) is later
     assert result["changed"] is True
     assert api.exchange == [("GET", PATH), ("PUT", CI_PATH)]
 

@@ -519,6 +519,27 @@ def test_sigterm_inside_the_block_reaches_the_previous_handler_after_it():
         signal.signal(signal.SIGTERM, previous)
 
 
+def test_a_task_timeout_alarm_inside_the_block_is_delivered_after_it():
+    # Ansible's task timeout is a SIGALRM whose handler raises: it must not cut a token file half-written.
+    class TimedOut(BaseException):
+        pass
+
+    def on_alarm(signum, frame):
+        raise TimedOut()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    events = []
+    try:
+        with pytest.raises(TimedOut):
+            with signals_deferred():
+                os.kill(os.getpid(), signal.SIGALRM)
+                events.append("written")
+        assert events == ["written"]
+        assert signal.getsignal(signal.SIGALRM) is on_alarm
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_no_signal_no_delivery_and_handlers_restored():
     received = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
@@ -599,6 +620,25 @@ def test_manifest_with_tokens_of_the_wrong_type_is_tolerated(tmp_path, content):
     assert read_manifest(str(tmp_path)) == {}
     update_manifest(str(tmp_path), "new.token", {"id": "tok_9"})
     assert read_manifest(str(tmp_path)) == {"new.token": {"id": "tok_9"}}
+
+
+def test_a_manifest_that_is_a_fifo_is_read_as_empty_at_once_and_replaced(tmp_path):
+    # Opening a FIFO for reading waits for a writer: a task would hang holding a new token, deaf to Ctrl-C.
+    os.mkfifo(str(tmp_path / MANIFEST_NAME), 0o600)
+    box = []
+    reader = threading.Thread(target=lambda: box.append(read_manifest(str(tmp_path))))
+    reader.daemon = True
+    reader.start()
+    reader.join(3)
+    if reader.is_alive():  # let the blocked reader go before failing
+        with open(str(tmp_path / MANIFEST_NAME), "w"):
+            pass
+        reader.join(3)
+        pytest.fail("read_manifest waited on a FIFO")
+    assert box == [{}]
+    update_manifest(str(tmp_path), "k.token", {"id": "tok_a"})
+    assert stat.S_ISREG(os.lstat(str(tmp_path / MANIFEST_NAME)).st_mode)
+    assert read_manifest(str(tmp_path)) == {"k.token": {"id": "tok_a"}}
 
 
 def test_manifest_write_failure_is_a_token_store_error(tmp_path, monkeypatch):
