@@ -204,10 +204,8 @@ class Deadline(object):
         self.conn = None  # the urllib3 connection of the attempt, set by the adapter
         self.expired = False
         self.cut = False  # a socket was shut down: the request may have been sent
-        self.connecting = False  # in the connection's connect(): lookup, connect, proxy tunnel, TLS handshake
         self.host = None  # what connect() connects to: the API's host, or the proxy's
         self.abandoned = False  # the lookup or connect outlived the deadline (and is left to end alone)
-        self.cut_connecting = False  # the first cut came during connect(): nothing was sent
         self._ends = None
         self._lock = threading.Lock()
         self._done = threading.Event()
@@ -218,11 +216,6 @@ class Deadline(object):
         self._ends = time.monotonic() + self.seconds
         self._watcher.start()
         return self
-
-    @property
-    def not_sent(self):
-        """True when the attempt ended before connect() did: not a byte of the request was sent."""
-        return self.abandoned or self.cut_connecting
 
     def connect(self, new_conn):
         """Return ``new_conn()`` (name lookup, then connect) if it ends before the deadline.
@@ -273,7 +266,6 @@ class Deadline(object):
             sock = getattr(sock, "socket", sock)  # urllib3's SSLTransport wraps the socket (TLS in TLS)
             if sock is not None and sock is not cut:
                 cut = sock
-                self.cut_connecting = self.cut_connecting or (self.connecting and not self.cut)
                 self.cut = True
                 try:
                     # The plain socket's shutdown, not SSLSocket's (which would unwrap the TLS object
@@ -323,31 +315,27 @@ class _DeadlineAdapter(HTTPAdapter):
 
 
 def _bound(conn):
-    """Tell the Deadline of the attempt that uses urllib3's ``conn`` when it connects, and bound its lookup.
+    """Bound the name lookup and connect of urllib3's ``conn`` (its ``_new_conn``) by the Deadline of the attempt
+    that uses it, and check where plain http connected to.
 
-    ``conn.connect()`` makes the socket (``_new_conn``: lookup, then connect), then the proxy tunnel and
-    the TLS handshake; the request is sent only after it returns.
+    A cut later in ``conn.connect()`` (proxy tunnel, TLS handshake) still counts as maybe sent: during the
+    handshake urllib3 holds the plain socket, which the watcher cannot always shut down, so the handshake may
+    end late and the request go out after the deadline.
     """
-    connect, new_conn = conn.connect, conn._new_conn
-
-    def bounded_connect():
-        deadline = conn._latitudesh_deadline
-        if deadline is None:
-            return connect()
-        deadline.host, deadline.connecting = conn.host, True
-        try:
-            return connect()
-        finally:
-            deadline.connecting = False
+    new_conn = conn._new_conn
 
     def bounded_new_conn():
         deadline = conn._latitudesh_deadline
-        sock = new_conn() if deadline is None else deadline.connect(new_conn)
+        if deadline is None:
+            sock = new_conn()
+        else:
+            deadline.host = conn.host  # the API's host, or the proxy's
+            sock = deadline.connect(new_conn)
         if conn._latitudesh_loopback_only:
             _check_loopback_peer(sock, conn.host)
         return sock
 
-    conn.connect, conn._new_conn = bounded_connect, bounded_new_conn
+    conn._new_conn = bounded_new_conn
 
 
 def _check_loopback_peer(sock, host):
@@ -495,10 +483,10 @@ class LatitudeClient(object):
                 return response
             except (RequestException, OSError, ValueError):
                 if deadline.expired and deadline.seconds < self.timeout:
-                    sent = deadline.cut and not deadline.not_sent
+                    sent = deadline.cut and not deadline.abandoned
                     raise self.errors.budget_error(method, path, self.task_budget,
                                                    maybe_applied or (sent and method != "GET"), final=True)
-                if deadline.expired and deadline.not_sent:
+                if deadline.abandoned:
                     raise self.errors.connect_deadline_error(method, path, deadline.host)
                 if deadline.expired:
                     raise self.errors.deadline_error(method, path, deadline.cut)

@@ -279,8 +279,8 @@ class AnswerErrors(object):
         return self._transport(method, path, self._no_answer(), sent, timed_out=sent)
 
     def connect_deadline_error(self, method, path, host):
-        what = ("could not connect to %s within api_timeout=%s s (name lookup, connect, proxy tunnel and TLS "
-                "handshake); nothing was sent" % (host, self.timeout))
+        what = "could not connect to %s within api_timeout=%s s (name lookup and connect); nothing was sent" % (
+            host, self.timeout)
         return self._transport(method, path, what, False, timed_out=False)
 
     def _no_answer(self):

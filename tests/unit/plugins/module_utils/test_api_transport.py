@@ -354,17 +354,17 @@ def test_a_name_lookup_that_hangs_ends_within_api_timeout_and_never_sends_later(
     assert err.maybe_applied is False and err.timed_out is False
 
 
-@pytest.mark.parametrize("method", ["GET", "POST"])
-def test_a_tls_handshake_that_stalls_is_cut_and_the_request_counts_as_not_sent(method):
-    # The server accepts the connection but never answers the TLS ClientHello (a stuck middlebox): the
-    # deadline cuts the handshake, before any byte of the request was sent, so even a create is sent again.
+@pytest.mark.parametrize("method, attempts", [("GET", 2), ("POST", 1)])
+def test_a_tls_handshake_that_stalls_ends_within_api_timeout_and_a_create_is_not_sent_again(method, attempts):
+    # The server accepts the connection but never answers the TLS ClientHello (a stuck middlebox). A handshake
+    # cut by the deadline cannot be told from one that ended late and sent the request (urllib3 holds the plain
+    # socket then), so a create counts as maybe applied and is not sent again.
     stalled = Drip(head_first=False, silent=True)
-    err, elapsed = failure_from(stalled, "https", method, 2)
-    assert elapsed < 2 * (1 + 1), "two attempts took %.1f s" % elapsed
-    assert len(stalled.lifetimes) == 2, stalled.lifetimes  # sent again: nothing had been sent
-    assert "could not connect to 127.0.0.1 within api_timeout=1 s" in err.message, err.message
-    assert "nothing was sent" in err.message and "may have been applied" not in err.message
-    assert err.maybe_applied is False and err.timed_out is False
+    err, elapsed = failure_from(stalled, "https", method, attempts)
+    assert elapsed < attempts * (1 + 1), "%d attempt(s) took %.1f s" % (attempts, elapsed)
+    assert len(stalled.lifetimes) == attempts, stalled.lifetimes
+    assert "no answer within api_timeout=1 s" in err.message, err.message
+    assert err.maybe_applied is (method == "POST")
 
 
 @pytest.mark.parametrize("peer", ["203.0.113.5", "::ffff:203.0.113.5", "2001:db8::5"])
