@@ -393,8 +393,8 @@ def utc_now():
 def read_manifest(directory):
     """The issue record of a token directory: ``{file name: {id, name, token_last_slice, issued_at}}``."""
     try:
-        # Non-blocking, and a regular file only: opening a FIFO put there would wait for a writer, for ever.
-        handle = os.open(os.path.join(directory, MANIFEST_NAME), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        # Non-blocking, and a regular file only (a link to one is read): opening a FIFO would wait for a writer.
+        handle = os.open(os.path.join(directory, MANIFEST_NAME), os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return {}
     try:
