@@ -107,9 +107,14 @@ class ActionModule(ActionBase):
         left = signal.getitimer(signal.ITIMER_REAL)[0]
         if not left or args.get("state", "present") not in ("present", "regenerated"):
             return
-        try:  # the module's own defaults and environment fallbacks; a value it refuses sends nothing anyway
-            timeout = int(args.get("api_timeout", os.environ.get("LATITUDESH_API_TIMEOUT", 30)))
-            retries = int(args.get("api_retries", os.environ.get("LATITUDESH_API_RETRIES", 5)))
+        # As the module finds them: its arguments, else its environment (this one and the task's environment:), else
+        # its defaults. A value it refuses sends nothing anyway.
+        task_environment = {}
+        self._compute_environment_string(task_environment)  # ansible-core's merge of the environment: keyword
+        environment = dict(os.environ, **task_environment)
+        try:
+            timeout = int(args.get("api_timeout", environment.get("LATITUDESH_API_TIMEOUT", 30)))
+            retries = int(args.get("api_retries", environment.get("LATITUDESH_API_RETRIES", 5)))
         except (TypeError, ValueError):
             return
         budget = (retries + 3) * timeout
