@@ -324,6 +324,10 @@ class ActionModule(ActionBase):
         directory, api_key = os.path.dirname(path), result["api_key"]
         record = read_manifest(directory)
         names = _files_of_key(record, directory, api_key["id"], os.path.basename(path))
+        current = api_key.get("token_last_slice")
+        if len(names) > 1 and current is not None:
+            # A rescued token beside an older file of the key: only one can hold the key's current token.
+            names = [name for name in names if record[name].get("token_last_slice") == current]
         if len(names) != 1 or (record[names[0]].get("name") == api_key.get("name")
                                and not names[0].startswith(RESCUE_PREFIX)):
             return False  # not renamed since the file was recorded: token_path names another file of the same key

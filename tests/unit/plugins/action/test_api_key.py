@@ -771,6 +771,20 @@ def test_a_rescued_token_is_moved_into_place_by_the_next_run_once_the_path_is_fr
     assert tokens[name]["id"] == "tok_old0000000001"
 
 
+def test_a_rescued_token_is_moved_into_place_beside_an_older_file_of_the_same_key(make_action, tmp_path, warnings):
+    # The record also ties an older file to the key (its token rotated away since): the rescued file, whose
+    # recorded token is the key's current one, is the one to move.
+    name = "n" * 244 + ".token"
+    recorded(tmp_path, name, key_id="tok_other000000001", name="ln2")
+    recorded(tmp_path, "ln2-old.token", name="ln2", last="0ld0")
+    path = tmp_path / name
+    _action, first = rotate_into(make_action, path, name="ln2")
+    os.rename(str(path), str(tmp_path / "other.token"))
+    result = run(make_action(dict(CONNECTION, name="ln2", token_path=str(path)),
+                             [unchanged(api_key=api_key("tok_old0000000001", "ln2"))]))
+    assert result.get("token_moved_from") == first["token_rescued_to"] and path.read_text() == TOKEN, result
+
+
 def test_every_aside_name_taken_keeps_the_new_token_under_a_rescue_name(make_action, tmp_path, warnings):
     recorded(tmp_path, "deployer.token", key_id="tok_other000000001", name="deployer")
     (tmp_path / "deployer.tok_other000000001.token").write_text("x")
