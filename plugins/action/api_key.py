@@ -84,11 +84,15 @@ class ActionModule(ActionBase):
                 self._check_task_timeout(args)  # after the wait for the lock, which the timeout counts too
                 answer = self._run_module(args, task_vars)
                 # From the moment a token is in hand until it is on disk, an interrupt waits.
-                with signals_deferred():
+                with signals_deferred() as held_back:
                     result.update(answer)
                     token = result.pop("token", None)
                     if token:
-                        return self._keep(result, path, token, password, args, task_vars)
+                        kept = self._keep(result, path, token, password, args, task_vars)
+                        if held_back:  # the interrupt or timeout that comes next replaces this result: say it first
+                            display.warning("latitudesh.cloud.api_key, before the interrupt or timeout that came "
+                                            "while the new token was kept: %s" % _outcome(kept))
+                        return kept
                 return self._finish(result, path, args)
         except TokenStoreError as exc:
             raise AnsibleActionFail("%s." % exc)
@@ -373,6 +377,15 @@ def _files_of_key(record, directory, key_id, exclude):
             if entry.get("id") == key_id and name != exclude and not name_problem(name)
             and name.endswith(TOKEN_SUFFIX) and os.path.isfile(os.path.join(directory, name))
             and not os.path.islink(os.path.join(directory, name))]
+
+
+def _outcome(result):
+    """One line on what happened to a new token: the task's message, or where the token was written."""
+    if result.get("msg"):
+        return result["msg"]
+    return "the key %r (id %s) is %s and its token was written to %s." % (
+        result.get("api_key", {}).get("name"), result.get("api_key", {}).get("id"),
+        "created" if "create" in (result.get("actions") or []) else "rotated", result.get("token_path"))
 
 
 def _owner(path):

@@ -297,7 +297,7 @@ class DirectoryLock(object):
 @contextlib.contextmanager
 def signals_deferred(signals=(signal.SIGINT, signal.SIGTERM, signal.SIGALRM)):
     """Hold SIGINT, SIGTERM and SIGALRM (a task timeout) back while a received token is being written; deliver the
-    first one afterwards.
+    first one afterwards. Yields the list of the signals held back so far.
 
     Signal handlers can only be changed in the main thread; elsewhere this does nothing.
     """
@@ -311,7 +311,7 @@ def signals_deferred(signals=(signal.SIGINT, signal.SIGTERM, signal.SIGALRM)):
             signal.signal(number, handler)
         previous = {}
     try:
-        yield
+        yield received
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

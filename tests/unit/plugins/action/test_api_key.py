@@ -13,6 +13,7 @@ import errno
 import functools
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -809,6 +810,34 @@ def fail_writes_to(monkeypatch, path):
         return real(target, data)
 
     monkeypatch.setattr(action_module, "write_token_file", write)
+
+
+def test_a_timeout_that_comes_while_a_token_is_kept_is_preceded_by_what_happened_to_it(make_action, tmp_path,
+                                                                                         warnings, monkeypatch):
+    # Ansible's timeout (SIGALRM, whose handler raises) waits until the token is kept, then replaces the
+    # task's result: a warning says first where the token is.
+    class TimedOut(BaseException):
+        pass
+
+    def on_alarm(signum, frame):
+        raise TimedOut()
+
+    real = action_module.write_token_file
+
+    def write(target, data):
+        os.kill(os.getpid(), signal.SIGALRM)  # the task's timeout comes while the file is written
+        return real(target, data)
+
+    monkeypatch.setattr(action_module, "write_token_file", write)
+    path = tmp_path / "ci.token"
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        with pytest.raises(TimedOut):
+            run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [created()]))
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert path.read_text() == TOKEN
+    assert [w for w in warnings if "before the interrupt or timeout" in w and str(path) in w], warnings
 
 
 def test_a_failed_write_after_a_rotate_keeps_the_token_under_a_rescue_name(make_action, tmp_path, monkeypatch):
