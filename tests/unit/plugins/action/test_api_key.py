@@ -812,8 +812,7 @@ def fail_writes_to(monkeypatch, path):
     monkeypatch.setattr(action_module, "write_token_file", write)
 
 
-def test_a_timeout_that_comes_while_a_token_is_kept_is_preceded_by_what_happened_to_it(make_action, tmp_path,
-                                                                                         warnings, monkeypatch):
+def test_a_timeout_while_a_token_is_kept_is_preceded_by_where_it_is(make_action, tmp_path, warnings, monkeypatch):
     # Ansible's timeout (SIGALRM, whose handler raises) waits until the token is kept, then replaces the
     # task's result: a warning says first where the token is.
     class TimedOut(BaseException):
