@@ -383,9 +383,10 @@ def _outcome(result):
     """One line on what happened to a new token: the task's message, or where the token was written."""
     if result.get("msg"):
         return result["msg"]
+    api_key = result.get("api_key") or {}
     return "the key %r (id %s) is %s and its token was written to %s." % (
-        result.get("api_key", {}).get("name"), result.get("api_key", {}).get("id"),
-        "created" if "create" in (result.get("actions") or []) else "rotated", result.get("token_path"))
+        api_key.get("name"), api_key.get("id"), "created" if "create" in (result.get("actions") or []) else "rotated",
+        result.get("token_path"))
 
 
 def _owner(path):
