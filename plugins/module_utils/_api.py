@@ -482,14 +482,15 @@ class LatitudeClient(object):
                 self._read_body(method, path, response)
                 return response
             except (RequestException, OSError, ValueError):
-                if deadline.expired and deadline.seconds < self.timeout:
-                    sent = deadline.cut and not deadline.abandoned
+                # The deadline ended the attempt only if it cut a socket or gave up a connect. A failure of the
+                # attempt's own that comes as the time runs out (a dropped connection) says itself what was sent.
+                if (deadline.cut or deadline.abandoned) and deadline.seconds < self.timeout:
                     raise self.errors.budget_error(method, path, self.task_budget,
-                                                   maybe_applied or (sent and method != "GET"), final=True)
+                                                   maybe_applied or (deadline.cut and method != "GET"), final=True)
                 if deadline.abandoned:
                     raise self.errors.connect_deadline_error(method, path, deadline.host)
-                if deadline.expired:
-                    raise self.errors.deadline_error(method, path, deadline.cut)
+                if deadline.cut:
+                    raise self.errors.deadline_error(method, path, True)
                 raise
             finally:
                 self._adapter.deadline = None

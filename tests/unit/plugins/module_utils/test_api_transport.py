@@ -422,6 +422,32 @@ def test_a_proxy_whose_name_lookup_hangs_is_named_and_nothing_is_sent(monkeypatc
     assert info.value.maybe_applied is False
 
 
+def test_a_dropped_connection_handled_as_the_deadline_passes_is_not_taken_for_a_cut(monkeypatch):
+    # The server reads the whole create and closes without answering; handling that takes until past the deadline
+    # (a busy machine). No socket was cut, so the failure says itself that the request was sent: never sent again.
+    server = Canned(answer_bytes=b"")
+    try:
+        client = LatitudeClient(params(api_url="http://127.0.0.1:%d" % server.port, api_timeout=1, api_retries=2),
+                                sleep=lambda seconds: None)
+        request = client.session.request
+
+        def slow_to_fail(*args, **kwargs):
+            try:
+                return request(*args, **kwargs)
+            except requests.exceptions.RequestException:
+                time.sleep(1.1)
+                raise
+
+        monkeypatch.setattr(client.session, "request", slow_to_fail)
+        with pytest.raises(LatitudeError) as info:
+            client.post(PATH, {"data": {}})
+        time.sleep(0.3)
+    finally:
+        server.close()
+    assert len([sent for sent in server.requests if sent.startswith(b"POST")]) == 1, server.requests
+    assert info.value.maybe_applied is True and "may have been applied" in info.value.message, info.value.message
+
+
 def test_a_quick_answer_is_not_cut(monkeypatch):
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind(("127.0.0.1", 0))
