@@ -77,11 +77,12 @@ def _private_directory(path, check):
     if stat.S_IMODE(info.st_mode) == PRIVATE_DIR:
         return False
     # Never take a shared directory (/tmp, a home, /) away from the users it belongs to.
-    if path == os.sep or info.st_mode & (stat.S_ISVTX | stat.S_ISGID) or info.st_uid != os.geteuid():
+    group_shared = info.st_mode & stat.S_ISGID and info.st_mode & 0o070  # setgid with a group that may use it
+    if path == os.sep or info.st_mode & stat.S_ISVTX or group_shared or info.st_uid != os.geteuid():
         raise TokenStoreError(
             "%s is a shared directory (%s); it is not made private. Give a directory of its own for the tokens, "
             "for example %s" % (path, "the root directory" if path == os.sep else "sticky" if info.st_mode & stat.S_ISVTX
-                                else "setgid: shared with its group" if info.st_mode & stat.S_ISGID
+                                else "setgid: shared with its group" if group_shared
                                 else "owned by uid %d" % info.st_uid, os.path.join(path, "latitudesh-credentials")))
     foreign = _foreign_entries(path)
     if foreign:
@@ -111,8 +112,8 @@ def _foreign_entries(path):
         if ours(path, name, record):
             continue
         if os.path.isdir(full) and not os.path.islink(full):
-            record = read_manifest(full)
-            if all(ours(full, entry, record) for entry in os.listdir(full)):
+            team_record = read_manifest(full)
+            if all(ours(full, entry, team_record) for entry in os.listdir(full)):
                 continue
         foreign.append(name)
     return foreign
