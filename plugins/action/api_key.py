@@ -155,10 +155,7 @@ class ActionModule(ActionBase):
         result["token_path"] = path
         result["token_written"] = True
         try:
-            update_manifest(os.path.dirname(path), os.path.basename(path), {
-                "id": api_key.get("id"), "name": api_key.get("name"),
-                "token_last_slice": api_key.get("token_last_slice"), "issued_at": utc_now(),
-            })
+            update_manifest(os.path.dirname(path), os.path.basename(path), _record_entry(api_key))
         except TokenStoreError as exc:
             self._warn(result, "The token was written to %s, but its issue time could not be recorded in the "
                                "directory's .latitudesh-tokens.json (%s): its age will be unknown." % (path, exc))
@@ -240,9 +237,7 @@ class ActionModule(ActionBase):
             except TokenStoreError:
                 return None
             with contextlib.suppress(TokenStoreError):  # the message names the file and the key either way
-                update_manifest(directory, name, {"id": key_id, "name": api_key.get("name"),
-                                                  "token_last_slice": api_key.get("token_last_slice"),
-                                                  "issued_at": utc_now()})
+                update_manifest(directory, name, _record_entry(api_key))
             return target
         return None
 
@@ -387,6 +382,12 @@ def _outcome(result):
     return "the key %r (id %s) is %s and its token was written to %s." % (
         api_key.get("name"), api_key.get("id"), "created" if "create" in (result.get("actions") or []) else "rotated",
         result.get("token_path"))
+
+
+def _record_entry(api_key):
+    """What the directory's record keeps of a token just issued for ``api_key``."""
+    return {"id": api_key.get("id"), "name": api_key.get("name"), "token_last_slice": api_key.get("token_last_slice"),
+            "issued_at": utc_now()}
 
 
 def _owner(path):

@@ -154,9 +154,14 @@ def is_loopback(host):
         return False
 
 
+def ca_bundle_variable():
+    """The CA bundle variable requests reads for https (REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE), or None."""
+    return next((name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(name)), None)
+
+
 def check_ca_bundle_variables():
     """Raise ConfigError when the CA bundle variable that requests reads names no file (it would fail each request)."""
-    name = next((name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(name)), None)
+    name = ca_bundle_variable()
     if name and not os.path.exists(os.environ[name]):
         raise ConfigError("%s is set to %r, which does not exist: the API's certificate is checked against the CA "
                           "bundle it names. Fix the path, or unset %s to use the default CA bundle."
