@@ -84,11 +84,15 @@ class ActionModule(ActionBase):
                 self._check_task_timeout(args)  # after the wait for the lock, which the timeout counts too
                 answer = self._run_module(args, task_vars)
                 # From the moment a token is in hand until it is on disk, an interrupt waits.
-                with signals_deferred():
+                with signals_deferred() as held_back:
                     result.update(answer)
                     token = result.pop("token", None)
                     if token:
-                        return self._keep(result, path, token, password, args, task_vars)
+                        kept = self._keep(result, path, token, password, args, task_vars)
+                        if held_back:  # the interrupt or timeout that comes next replaces this result: say it first
+                            display.warning("latitudesh.cloud.api_key, before the interrupt or timeout that came "
+                                            "while the new token was kept: %s" % _outcome(kept))
+                        return kept
                 return self._finish(result, path, args)
         except TokenStoreError as exc:
             raise AnsibleActionFail("%s." % exc)
@@ -107,9 +111,14 @@ class ActionModule(ActionBase):
         left = signal.getitimer(signal.ITIMER_REAL)[0]
         if not left or args.get("state", "present") not in ("present", "regenerated"):
             return
-        try:  # the module's own defaults and environment fallbacks; a value it refuses sends nothing anyway
-            timeout = int(args.get("api_timeout", os.environ.get("LATITUDESH_API_TIMEOUT", 30)))
-            retries = int(args.get("api_retries", os.environ.get("LATITUDESH_API_RETRIES", 5)))
+        # As the module finds them: its arguments, else its environment (this one and the task's environment:), else
+        # its defaults. A value it refuses sends nothing anyway.
+        task_environment = {}
+        self._compute_environment_string(task_environment)  # ansible-core's merge of the environment: keyword
+        environment = dict(os.environ, **task_environment)
+        try:
+            timeout = int(args.get("api_timeout", environment.get("LATITUDESH_API_TIMEOUT", 30)))
+            retries = int(args.get("api_retries", environment.get("LATITUDESH_API_RETRIES", 5)))
         except (TypeError, ValueError):
             return
         budget = (retries + 3) * timeout
@@ -146,10 +155,7 @@ class ActionModule(ActionBase):
         result["token_path"] = path
         result["token_written"] = True
         try:
-            update_manifest(os.path.dirname(path), os.path.basename(path), {
-                "id": api_key.get("id"), "name": api_key.get("name"),
-                "token_last_slice": api_key.get("token_last_slice"), "issued_at": utc_now(),
-            })
+            update_manifest(os.path.dirname(path), os.path.basename(path), _record_entry(api_key))
         except TokenStoreError as exc:
             self._warn(result, "The token was written to %s, but its issue time could not be recorded in the "
                                "directory's .latitudesh-tokens.json (%s): its age will be unknown." % (path, exc))
@@ -231,9 +237,7 @@ class ActionModule(ActionBase):
             except TokenStoreError:
                 return None
             with contextlib.suppress(TokenStoreError):  # the message names the file and the key either way
-                update_manifest(directory, name, {"id": key_id, "name": api_key.get("name"),
-                                                  "token_last_slice": api_key.get("token_last_slice"),
-                                                  "issued_at": utc_now()})
+                update_manifest(directory, name, _record_entry(api_key))
             return target
         return None
 
@@ -319,6 +323,10 @@ class ActionModule(ActionBase):
         directory, api_key = os.path.dirname(path), result["api_key"]
         record = read_manifest(directory)
         names = _files_of_key(record, directory, api_key["id"], os.path.basename(path))
+        current = api_key.get("token_last_slice")
+        if len(names) > 1 and current is not None:
+            # A rescued token beside an older file of the key: only one can hold the key's current token.
+            names = [name for name in names if record[name].get("token_last_slice") == current]
         if len(names) != 1 or (record[names[0]].get("name") == api_key.get("name")
                                and not names[0].startswith(RESCUE_PREFIX)):
             return False  # not renamed since the file was recorded: token_path names another file of the same key
@@ -364,6 +372,22 @@ def _files_of_key(record, directory, key_id, exclude):
             if entry.get("id") == key_id and name != exclude and not name_problem(name)
             and name.endswith(TOKEN_SUFFIX) and os.path.isfile(os.path.join(directory, name))
             and not os.path.islink(os.path.join(directory, name))]
+
+
+def _outcome(result):
+    """One line on what happened to a new token: the task's message, or where the token was written."""
+    if result.get("msg"):
+        return result["msg"]
+    api_key = result.get("api_key") or {}
+    return "the key %r (id %s) is %s and its token was written to %s." % (
+        api_key.get("name"), api_key.get("id"), "created" if "create" in (result.get("actions") or []) else "rotated",
+        result.get("token_path"))
+
+
+def _record_entry(api_key):
+    """What the directory's record keeps of a token just issued for ``api_key``."""
+    return {"id": api_key.get("id"), "name": api_key.get("name"), "token_last_slice": api_key.get("token_last_slice"),
+            "issued_at": utc_now()}
 
 
 def _owner(path):

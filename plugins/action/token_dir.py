@@ -77,10 +77,12 @@ def _private_directory(path, check):
     if stat.S_IMODE(info.st_mode) == PRIVATE_DIR:
         return False
     # Never take a shared directory (/tmp, a home, /) away from the users it belongs to.
-    if path == os.sep or info.st_mode & stat.S_ISVTX or info.st_uid != os.geteuid():
+    group_shared = info.st_mode & stat.S_ISGID and info.st_mode & 0o070  # setgid with a group that may use it
+    if path == os.sep or info.st_mode & stat.S_ISVTX or group_shared or info.st_uid != os.geteuid():
         raise TokenStoreError(
             "%s is a shared directory (%s); it is not made private. Give a directory of its own for the tokens, "
             "for example %s" % (path, "the root directory" if path == os.sep else "sticky" if info.st_mode & stat.S_ISVTX
+                                else "setgid: shared with its group" if group_shared
                                 else "owned by uid %d" % info.st_uid, os.path.join(path, "latitudesh-credentials")))
     foreign = _foreign_entries(path)
     if foreign:
@@ -95,16 +97,23 @@ def _private_directory(path, check):
 
 
 def _foreign_entries(path):
-    """The entries of ``path`` that no token directory holds (sorted): anything but ``*.token`` files, the collection's
-    own ``.latitudesh*`` files and team directories (empty, or with the collection's record or lock)."""
-    foreign = []
+    """The entries of ``path`` that no token directory holds (sorted). A token directory holds token files
+    (``*.token``, and any file its record lists), the collection's own ``.latitudesh*`` files, a ``.gitignore``, and
+    team directories that hold the same."""
+    def ours(directory, name, record):
+        full = os.path.join(directory, name)
+        if os.path.isdir(full) and not os.path.islink(full):
+            return False
+        return name.startswith(".latitudesh") or name == ".gitignore" or name.endswith(TOKEN_SUFFIX) or name in record
+
+    foreign, record = [], read_manifest(path)
     for name in sorted(os.listdir(path)):
         full = os.path.join(path, name)
-        if name.startswith(".latitudesh") or (name.endswith(TOKEN_SUFFIX) and not os.path.isdir(full)):
+        if ours(path, name, record):
             continue
         if os.path.isdir(full) and not os.path.islink(full):
-            inside = os.listdir(full)
-            if not inside or any(entry.startswith(".latitudesh") for entry in inside):
+            team_record = read_manifest(full)
+            if all(ours(full, entry, team_record) for entry in os.listdir(full)):
                 continue
         foreign.append(name)
     return foreign

@@ -184,9 +184,14 @@ def is_loopback(host):
         return False
 
 
+def ca_bundle_variable():
+    """The CA bundle variable in use for https (REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE), or None."""
+    return next((name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(name)), None)
+
+
 def check_ca_bundle_variables():
     """Raise ConfigError when the CA bundle variable in use names no file (it would fail each request)."""
-    name = next((name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(name)), None)
+    name = ca_bundle_variable()
     if name and not os.path.exists(os.environ[name]):
         raise ConfigError("%s is set to %r, which does not exist: the API's certificate is checked against the CA "
                           "bundle it names. Fix the path, or unset %s to use the default CA bundle."
@@ -371,7 +376,8 @@ def tls_context(validate_certs):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     else:
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        name = ca_bundle_variable()
+        bundle = os.environ[name] if name else None
         if not bundle:
             try:
                 import certifi
@@ -677,6 +683,8 @@ class LatitudeClient(object):
                 self._close()
                 conn = self._conn = self._connection()
                 conn.open(deadline)
+            if deadline.is_over():  # connected just as the time ran out: nothing is sent after the deadline
+                raise socket.timeout("api_timeout ran out before the request was sent")
             deadline.sock = conn.sock
             conn.sock.settimeout(deadline.left())
             phase = "send"

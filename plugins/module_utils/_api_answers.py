@@ -15,7 +15,11 @@ import re
 import socket
 import time
 
-from ansible_collections.latitudesh.cloud.plugins.module_utils._api import SERVER_ERRORS, TOKEN_ENV_VARS
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api import (
+    SERVER_ERRORS,
+    TOKEN_ENV_VARS,
+    ca_bundle_variable,
+)
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api_retry import RETRY_ON_SERVER_ERROR
 from ansible_collections.latitudesh.cloud.plugins.module_utils._errors import LatitudeError
 
@@ -245,8 +249,8 @@ class AnswerErrors(object):
             what = ("the proxy named by HTTPS_PROXY or ALL_PROXY could not be reached or refused the connection "
                     "(%s): check it, or name the API's host in NO_PROXY" % type(cause).__name__)
         elif _tls_refused(failure):
-            bundle = next(("%s=%s" % (name, os.environ[name]) for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-                           if os.environ.get(name)), None)
+            name = ca_bundle_variable()
+            bundle = "%s=%s" % (name, os.environ[name]) if name else None
             what = ("TLS verification failed (%s)%s; fix the certificate%s, or set validate_certs=false for a "
                     "test endpoint" % (type(cause).__name__, " against the CA bundle of %s" % bundle if bundle else "",
                                        " or that CA bundle" if bundle else ""))

@@ -137,7 +137,9 @@ notes:
   - A task C(timeout) (or E(ANSIBLE_TASK_TIMEOUT)) ends the task but not the module, so a token that the module
     receives afterwards would be lost. With O(state=present) or O(state=regenerated), outside check mode, a task
     whose timeout leaves less than (O(api_retries) + 3) x O(api_timeout) + 10 seconds fails before any request,
-    saying how much to give. A timeout that fires while a token file is being written takes effect once it is written.
+    saying how much to give. Values from the environment are read from the controller's and the task's
+    C(environment); a remote host's own environment is not known there. A timeout that fires while a token file
+    is being written takes effect once it is written, after a warning that says where the token is.
   - If a create or rotate request gets no usable answer, the module never sends it again; it checks
     what the API holds and tells you to run the task with O(state=regenerated) to obtain a token.
   - After a gateway error (HTTP 502, 503, 504), a timeout or a lost answer, the API may still apply the

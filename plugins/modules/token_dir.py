@@ -14,8 +14,9 @@ description:
     It sends no request to the API and runs no code on the managed host.
   - Creates the directory with mode C(0700) when it is missing, and sets an existing one to C(0700).
   - An existing directory is never taken away from others. It fails, changing nothing, when the directory is shared
-    (sticky such as C(/tmp), owned by another user, or C(/)), or holds anything besides C(*.token) files, the
-    collection's own C(.latitudesh*) files and team directories (empty, or with such a file), for example C(/etc).
+    (sticky such as C(/tmp), setgid with group access, owned by another user, or C(/)), or holds anything besides
+    token files (C(*.token) and the files its record lists), the collection's own C(.latitudesh*) files, a
+    C(.gitignore) and team directories that hold the same, for example C(/etc).
   - Sets the token files named in O(secure_files) to mode C(0600). A token file that is a symlink is left alone
     and reported in RV(symlinks); M(latitudesh.cloud.api_key) replaces such a link when it writes the next token.
   - Lists the directory's C(*.token) files and returns the directory's issue record (C(.latitudesh-tokens.json)),

@@ -297,7 +297,7 @@ class DirectoryLock(object):
 @contextlib.contextmanager
 def signals_deferred(signals=(signal.SIGINT, signal.SIGTERM, signal.SIGALRM)):
     """Hold SIGINT, SIGTERM and SIGALRM (a task timeout) back while a received token is being written; deliver the
-    first one afterwards.
+    first one afterwards. Yields the list of the signals held back so far.
 
     Signal handlers can only be changed in the main thread; elsewhere this does nothing.
     """
@@ -311,7 +311,7 @@ def signals_deferred(signals=(signal.SIGINT, signal.SIGTERM, signal.SIGALRM)):
             signal.signal(number, handler)
         previous = {}
     try:
-        yield
+        yield received
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -393,8 +393,8 @@ def utc_now():
 def read_manifest(directory):
     """The issue record of a token directory: ``{file name: {id, name, token_last_slice, issued_at}}``."""
     try:
-        # Non-blocking, and a regular file only: opening a FIFO put there would wait for a writer, for ever.
-        handle = os.open(os.path.join(directory, MANIFEST_NAME), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        # Non-blocking, and a regular file only (a link to one is read): opening a FIFO would wait for a writer.
+        handle = os.open(os.path.join(directory, MANIFEST_NAME), os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return {}
     try:

@@ -174,6 +174,17 @@ def test_a_task_timeout_too_short_for_the_api_is_refused_before_any_request(sand
     assert control.log() == [] and sandbox.keys_named("slow") == []
 
 
+def test_the_task_timeout_check_reads_the_tasks_environment_as_the_module_does(sandbox, control, run_play, tmp_path):
+    # The module takes api_timeout from its environment, which the task's environment: keyword sets.
+    task = dict(key_task("env", str(tmp_path / "env.token")), timeout=60, environment={"LATITUDESH_API_TIMEOUT": "20"})
+    run = run_play(yaml.safe_dump(build_play([task])),
+                   extra_env={"LATITUDESH_API_TIMEOUT": "1", "LATITUDESH_API_RETRIES": "0"})
+    result = run.task("case")
+    msg = result["result"].get("msg", "")
+    assert result["status"] == "failed" and "(0 + 3) x 20 = 60 s" in msg and "at least 70" in msg, run.describe()
+    assert control.log() == []
+
+
 def test_a_task_timeout_that_leaves_room_for_the_api_is_accepted(sandbox, control, run_play, tmp_path):
     path = tmp_path / "roomy.token"
     run = run_play([dict(key_task("roomy", str(path)), timeout=40)])

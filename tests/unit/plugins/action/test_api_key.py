@@ -13,6 +13,7 @@ import errno
 import functools
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -771,6 +772,20 @@ def test_a_rescued_token_is_moved_into_place_by_the_next_run_once_the_path_is_fr
     assert tokens[name]["id"] == "tok_old0000000001"
 
 
+def test_a_rescued_token_is_moved_into_place_beside_an_older_file_of_the_same_key(make_action, tmp_path, warnings):
+    # The record also ties an older file to the key (its token rotated away since): the rescued file, whose
+    # recorded token is the key's current one, is the one to move.
+    name = "n" * 244 + ".token"
+    recorded(tmp_path, name, key_id="tok_other000000001", name="ln2")
+    recorded(tmp_path, "ln2-old.token", name="ln2", last="0ld0")
+    path = tmp_path / name
+    _action, first = rotate_into(make_action, path, name="ln2")
+    os.rename(str(path), str(tmp_path / "other.token"))
+    result = run(make_action(dict(CONNECTION, name="ln2", token_path=str(path)),
+                             [unchanged(api_key=api_key("tok_old0000000001", "ln2"))]))
+    assert result.get("token_moved_from") == first["token_rescued_to"] and path.read_text() == TOKEN, result
+
+
 def test_every_aside_name_taken_keeps_the_new_token_under_a_rescue_name(make_action, tmp_path, warnings):
     recorded(tmp_path, "deployer.token", key_id="tok_other000000001", name="deployer")
     (tmp_path / "deployer.tok_other000000001.token").write_text("x")
@@ -795,6 +810,33 @@ def fail_writes_to(monkeypatch, path):
         return real(target, data)
 
     monkeypatch.setattr(action_module, "write_token_file", write)
+
+
+def test_a_timeout_while_a_token_is_kept_is_preceded_by_where_it_is(make_action, tmp_path, warnings, monkeypatch):
+    # Ansible's timeout (SIGALRM, whose handler raises) waits until the token is kept, then replaces the
+    # task's result: a warning says first where the token is.
+    class TimedOut(BaseException):
+        pass
+
+    def on_alarm(signum, frame):
+        raise TimedOut()
+
+    real = action_module.write_token_file
+
+    def write(target, data):
+        os.kill(os.getpid(), signal.SIGALRM)  # the task's timeout comes while the file is written
+        return real(target, data)
+
+    monkeypatch.setattr(action_module, "write_token_file", write)
+    path = tmp_path / "ci.token"
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        with pytest.raises(TimedOut):
+            run(make_action(dict(CONNECTION, name="ci", token_path=str(path)), [created()]))
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert path.read_text() == TOKEN
+    assert [w for w in warnings if "before the interrupt or timeout" in w and str(path) in w], warnings
 
 
 def test_a_failed_write_after_a_rotate_keeps_the_token_under_a_rescue_name(make_action, tmp_path, monkeypatch):

@@ -569,6 +569,52 @@ def test_a_token_directory_with_team_directories_and_records_is_made_private(mak
     assert mode_of(top) == 0o700 and result["changed"] is True
 
 
+def test_a_token_directory_with_a_gitignore_recorded_files_and_record_less_teams_is_made_private(make_action, tmp_path):
+    top = directory(tmp_path / "creds", 0o755)  # a fresh git checkout
+    (top / ".gitignore").write_text("*\n")
+    write_record(top, {"ci.secret": {"id": "tok_a"}})
+    token_file(top / "ci.secret", 0o600)  # a token_path the collection wrote under another suffix
+    older = directory(top / "older-team", 0o700)  # written before the collection kept a record
+    token_file(older / "deployer.token", 0o600)
+    result = run(make_action(dict(path=str(top))))
+    assert mode_of(top) == 0o700 and result["changed"] is True
+
+
+def test_a_team_directory_does_not_change_what_counts_as_ours_beside_it(make_action, tmp_path):
+    # Entries after a team directory were judged by that team directory's record.
+    top = directory(tmp_path / "creds", 0o755)
+    write_record(top, {"zz-key": {"id": "tok_a"}})
+    token_file(top / "zz-key", 0o600)
+    directory(top / "alpha", 0o700)
+    assert mode_of(top) == 0o755
+    run(make_action(dict(path=str(top))))
+    assert mode_of(top) == 0o700
+    other = directory(tmp_path / "other", 0o755)
+    team = directory(other / "alpha", 0o700)
+    write_record(team, {"notes.txt": {"id": "tok_b"}})
+    (other / "notes.txt").write_text("not a token")
+    with pytest.raises(AnsibleActionFail) as excinfo:
+        run(make_action(dict(path=str(other))))
+    assert "(notes.txt)" in str(excinfo.value) and mode_of(other) == 0o755
+
+
+def test_a_private_directory_with_the_setgid_bit_is_made_0700(make_action, tmp_path):
+    # mkdir -m 700 under a setgid parent gives drwx--S---: no group access, so nothing is taken from anyone.
+    path = directory(tmp_path / "tokens", 0o700)
+    os.chmod(str(path), 0o2700)
+    result = run(make_action(dict(path=str(path))))
+    assert stat.S_IMODE(os.stat(str(path)).st_mode) == 0o700 and result["changed"] is True
+
+
+def test_a_setgid_group_directory_is_refused_and_left_as_it_is(make_action, tmp_path):
+    shared = directory(tmp_path / "mail", 0o755)
+    os.chmod(str(shared), 0o2775)  # as /var/mail
+    with pytest.raises(AnsibleActionFail) as excinfo:
+        run(make_action(dict(path=str(shared))))
+    assert "setgid" in str(excinfo.value) and "shared directory" in str(excinfo.value)
+    assert stat.S_IMODE(os.stat(str(shared)).st_mode) == 0o2775
+
+
 def test_a_directory_of_another_user_is_refused_and_left_as_it_is(make_action, tmp_path):
     other = tmp_path / "someone-else"
     other.mkdir()

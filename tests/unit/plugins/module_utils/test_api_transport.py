@@ -412,6 +412,30 @@ def test_a_tls_handshake_that_stalls_is_cut_and_the_request_counts_as_not_sent(m
     assert err.maybe_applied is False and err.timed_out is False
 
 
+def test_a_connection_made_as_the_deadline_passes_is_not_used(monkeypatch):
+    # The connect (or TLS handshake) ends just after the deadline, on a busy machine: the request is not sent
+    # on it after the time is up, and nothing was sent, so a create may be sent again on the next attempt.
+    server = Canned(answer_bytes=b"")
+    opened = api_module._Connection.open
+
+    def late_open(conn, deadline):
+        opened(conn, deadline)
+        time.sleep(1.2)
+
+    monkeypatch.setattr(api_module._Connection, "open", late_open)
+    try:
+        client = LatitudeClient(params(api_url="http://127.0.0.1:%d" % server.port, api_timeout=1, api_retries=0),
+                                sleep=lambda seconds: None)
+        with pytest.raises(LatitudeError) as info:
+            client.post(PATH, {"data": {}})
+        time.sleep(0.3)
+    finally:
+        server.close()
+    assert not [sent for sent in server.requests if sent], server.requests
+    assert "nothing was sent" in info.value.message, info.value.message
+    assert info.value.maybe_applied is False
+
+
 @pytest.mark.parametrize("peer", ["203.0.113.5", "::ffff:203.0.113.5", "2001:db8::5"])
 def test_plain_http_to_localhost_resolved_elsewhere_is_refused_and_nothing_is_sent(monkeypatch, peer):
     # localhost passes the URL check by name; /etc/hosts decides where it goes. The connection stays on
@@ -465,6 +489,32 @@ def test_a_proxy_whose_name_lookup_hangs_is_named_and_nothing_is_sent(monkeypatc
     assert lookups == ["proxy.example.test"]  # the API's host is looked up by the proxy, not here
     assert "could not connect to proxy.example.test within api_timeout=1 s" in info.value.message
     assert info.value.maybe_applied is False
+
+
+def test_a_dropped_connection_handled_as_the_deadline_passes_is_not_taken_for_a_cut(monkeypatch):
+    # The server reads the whole create and closes without answering; handling that takes until past the deadline
+    # (a busy machine). No socket was cut, so the failure says itself that the request was sent: never sent again.
+    server = Canned(answer_bytes=b"")
+    try:
+        client = LatitudeClient(params(api_url="http://127.0.0.1:%d" % server.port, api_timeout=1, api_retries=2),
+                                sleep=lambda seconds: None)
+        exchange = client._exchange
+
+        def slow_to_fail(*args, **kwargs):
+            try:
+                return exchange(*args, **kwargs)
+            except TransportFailure:
+                time.sleep(1.1)
+                raise
+
+        monkeypatch.setattr(client, "_exchange", slow_to_fail)
+        with pytest.raises(LatitudeError) as info:
+            client.post(PATH, {"data": {}})
+        time.sleep(0.3)
+    finally:
+        server.close()
+    assert len([sent for sent in server.requests if sent.startswith(b"POST")]) == 1, server.requests
+    assert info.value.maybe_applied is True and "may have been applied" in info.value.message, info.value.message
 
 
 def test_a_quick_answer_is_not_cut(monkeypatch):

@@ -641,6 +641,13 @@ def test_a_manifest_that_is_a_fifo_is_read_as_empty_at_once_and_replaced(tmp_pat
     assert read_manifest(str(tmp_path)) == {"k.token": {"id": "tok_a"}}
 
 
+def test_a_manifest_that_is_a_link_to_a_regular_file_is_read(tmp_path):
+    # Read as empty, it would let a new token overwrite a file the record ties to another key.
+    (tmp_path / "real.json").write_text(json.dumps({"version": 1, "tokens": {"x.token": {"id": "tok_k"}}}))
+    os.symlink("real.json", str(tmp_path / MANIFEST_NAME))
+    assert read_manifest(str(tmp_path)) == {"x.token": {"id": "tok_k"}}
+
+
 def test_manifest_write_failure_is_a_token_store_error(tmp_path, monkeypatch):
     monkeypatch.setattr(_token_store.os, "replace", _no_space)
     with pytest.raises(TokenStoreError) as info:
