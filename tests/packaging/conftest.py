@@ -6,8 +6,8 @@
 """Fixtures for the packaging tests.
 
 They prove the built artefact, not the source tree: a pristine copy of the repository's files
-is built into a tarball (tests/ci/collection.py), a fresh virtualenv gets only ansible-core (the running version) and
-requirements.txt, and the tarball is installed into an empty collections path. Every Ansible
+is built into a tarball (tests/ci/collection.py), a fresh virtualenv gets only ansible-core (the running version:
+the collection needs nothing else), and the tarball is installed into an empty collections path. Every Ansible
 command then runs with that venv's binaries, ``ANSIBLE_COLLECTIONS_PATH`` set to that path alone,
 and a working directory outside the repository.
 
@@ -232,12 +232,12 @@ def tarball(pristine_copy, packaging_tmp, collection_info):
 
 @pytest.fixture(scope="session")
 def fresh_venv(packaging_tmp):
-    """A new venv (same interpreter as this run) with only ansible-core==<running> and requirements.txt."""
+    """A new venv (same interpreter as this run) with only ansible-core==<running>: the collection needs nothing else."""
     venv = os.path.join(packaging_tmp, "venv")
     run([sys.executable, "-m", "venv", venv], env=clean_env())
     python = os.path.join(venv, "bin", "python")
-    run([python, "-m", "pip", "install", "--quiet", "ansible-core==%s" % ansible_core_version(),
-         "-r", os.path.join(ROOT, "requirements.txt")], env=clean_env({"VIRTUAL_ENV": venv}), cwd=packaging_tmp)
+    run([python, "-m", "pip", "install", "--quiet", "ansible-core==%s" % ansible_core_version()],
+        env=clean_env({"VIRTUAL_ENV": venv}), cwd=packaging_tmp)
     return venv
 
 

@@ -29,8 +29,8 @@ FORBIDDEN_FILES = frozenset([
     "tests/integration/cloud-config-latitudesh.ini",
 ])
 REQUIRED = (
-    "MANIFEST.json", "FILES.json", "requirements.txt",
-    "meta/runtime.yml", "meta/execution-environment.yml",
+    "MANIFEST.json", "FILES.json",
+    "meta/runtime.yml",
     "plugins/modules/api_key.py", "plugins/modules/api_key_info.py", "plugins/modules/token_dir.py",
     "plugins/action/api_key.py", "plugins/action/token_dir.py", "plugins/plugin_utils/_token_store.py",
     "plugins/module_utils/_api.py", "plugins/module_utils/_api_keys.py", "plugins/module_utils/_errors.py",
