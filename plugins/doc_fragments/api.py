@@ -26,11 +26,16 @@ options:
       - Plain C(http://) is accepted only for loopback hosts (C(localhost), C(127.0.0.0/8), C(::1)) such as the
         bundled sandbox.
       - A loopback host never goes through a proxy, over C(http://) or C(https://).
-      - An C(https://) URL to any other host honours the proxy environment variables E(HTTPS_PROXY), E(ALL_PROXY)
-        and E(NO_PROXY), as C(requests) does; the token then travels inside the TLS tunnel.
+      - An C(https://) URL to any other host goes through the proxy named by E(HTTPS_PROXY), else E(ALL_PROXY) (the
+        lower-case names too), unless E(NO_PROXY) names the host (a name, a domain suffix, C(host:port), a CIDR block
+        for an address, or C(*)).
+      - Only an C(http://) proxy can be used. The TLS session with the API, and the token in it, travel inside the
+        proxy's C(CONNECT) tunnel; credentials in the proxy URL are sent to the proxy only, and never shown. A SOCKS or
+        C(https://) proxy is refused at once, before anything is sent, with a message naming the variable.
       - Refused before any request, with a message that does not repeat any password, are URLs with a user
         name or password (C(user:password@host)), a backslash, whitespace or control characters, a port outside
         1-65535, a query string or a fragment.
+      - A non-ASCII host name is encoded with IDNA 2003 (Python's C(idna) codec).
     type: str
     default: https://api.latitude.sh
   api_timeout:
@@ -61,11 +66,15 @@ options:
   validate_certs:
     description:
       - Whether to verify the API's TLS certificate. Set to V(false) only for a test endpoint.
+      - The certificate is checked against the CA bundle named by E(REQUESTS_CA_BUNDLE), else E(CURL_CA_BUNDLE) (a
+        file, or a directory of hashed certificates), else the bundle of the C(certifi) Python package when it is
+        installed, else the system's CA store.
+      - V(false) verifies nothing, and wins over those variables.
     type: bool
     default: true
-requirements:
-  - requests
 notes:
+  - The modules speak HTTP with the Python standard library (C(http.client)) and need no Python package besides
+    ansible-core.
   - Latitude.sh binds each token to one team. To manage several teams, run the task once per team
     with that team's token, or use the P(latitudesh.cloud.team_api_keys#role) role.
 """

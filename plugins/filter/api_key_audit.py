@@ -5,7 +5,7 @@
 
 """Audit filters: key age, idle time, token age and risky settings, from one list of a team's keys.
 
-Pure: they import nothing that speaks HTTP (no ``requests``). Documented in api_key_audit.yml
+Pure: they import nothing that speaks HTTP. Documented in api_key_audit.yml
 and api_key_token_ages.yml.
 
 Boundary rule: "older than N days" means more than N * 86400 seconds, measured exactly; the

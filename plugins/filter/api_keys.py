@@ -7,7 +7,7 @@
 
 They reuse the api_key module's own validation and comparison, so the role calls the module
 only for keys that need a change. Documented in api_key_plan.yml, api_key_spec_errors.yml and
-api_key_summary.yml. Pure: no request is sent and ``requests`` is never imported.
+api_key_summary.yml. Pure: no request is sent, and nothing that speaks HTTP is imported.
 """
 
 import os

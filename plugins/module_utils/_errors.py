@@ -7,7 +7,7 @@
 
 ``_api.py`` (the HTTP client) raises them and ``_api_keys.py`` (the resource logic) handles
 them; keeping them here lets the filter plugins use ``_api_keys.py`` without importing
-``requests``. Private to the collection: the names here may change without notice.
+the HTTP client (``_api.py``). Private to the collection: the names here may change without notice.
 """
 
 

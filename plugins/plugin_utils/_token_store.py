@@ -6,7 +6,7 @@
 """Token files on the controller: path checks, the directory lock, atomic writes and the issue record.
 
 Used by the ``api_key`` action plugin (which writes and removes token files) and by the role's
-filters (which check declared names before any request). Imports nothing from ``requests``.
+filters (which check declared names before any request). Imports nothing that speaks HTTP.
 Private to the collection: the names here may change without notice.
 """
 
