@@ -35,7 +35,8 @@ options:
       - Refused before any request, with a message that does not repeat any password, are URLs with a user
         name or password (C(user:password@host)), a backslash, whitespace or control characters, a port outside
         1-65535, a query string or a fragment.
-      - A non-ASCII host name is encoded with IDNA 2003 (Python's C(idna) codec).
+      - A non-ASCII host name is encoded with IDNA 2003 (Python's C(idna) codec). A name that this encoding would
+        change (for example C(ß) to C(ss)) is refused; give such a host in its ASCII (C(xn--)) form.
     type: str
     default: https://api.latitude.sh
   api_timeout:

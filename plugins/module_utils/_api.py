@@ -136,6 +136,11 @@ def check_api_url(api_url):
         host = "[%s]" % hostname
     elif _HOST_NAME.match(hostname):
         host = hostname
+        if _ascii_host(hostname) is None:
+            raise ConfigError(
+                "api_url %r has a host name that IDNA cannot encode as written (a label too long, or a character "
+                "it would change, such as 'ß' or 'Ⅸ', so the request could go to another host): give the host in "
+                "its ASCII form (xn--...)." % _shown_url(url))
     else:
         raise invalid
     if "?" in url or "#" in url:
@@ -149,6 +154,22 @@ def check_api_url(api_url):
     return url.rstrip("/"), parts.scheme, host
 
 
+def _ascii_host(hostname):
+    """``hostname`` as DNS, TLS and the Host header need it: IDNA for a non-ASCII name, or None when the encoding
+    would change the name (IDNA 2003 maps 'ß' to 'ss' and 'Ⅸ' to 'ix', where other clients use IDNA 2008) or fails."""
+    try:
+        hostname.encode("ascii")
+        return hostname
+    except UnicodeEncodeError:
+        pass
+    try:
+        encoded = hostname.encode("idna").decode("ascii")
+        same = encoded.encode("ascii").decode("idna") == hostname.lower()
+    except UnicodeError:
+        return None
+    return encoded if same else None
+
+
 def api_target(url):
     """``(scheme, host, port, base path)`` of a URL that check_api_url accepted: where the request goes.
 
@@ -158,10 +179,8 @@ def api_target(url):
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = parts.hostname
-    try:
-        host.encode("ascii")
-    except UnicodeEncodeError:
-        host = host.encode("idna").decode("ascii")
+    if ":" not in host:
+        host = _ascii_host(host)
     if ":" in host:
         host = "[%s]" % host
     path = quote(parts.path.rstrip("/"), safe="/%:@!$&'()*+,;=-._~")

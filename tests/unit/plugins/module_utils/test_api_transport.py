@@ -157,6 +157,25 @@ def test_the_checked_host_is_the_host_connected_to(url, host):
     assert api_target(check_api_url(url)[0])[1] == host  # where the client connects
 
 
+@pytest.mark.parametrize("url, host", [
+    (u"https://b\u00fccher.example", "xn--bcher-kva.example"), (u"https://B\u00dcCHER.example:8443", "xn--bcher-kva.example"),
+    (u"https://\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444", "xn--e1afmkfd.xn--p1ai"), ("https://xn--bcher-kva.example", "xn--bcher-kva.example"),
+])
+def test_a_non_ascii_host_name_is_connected_to_in_its_idna_form(url, host):
+    assert api_target(check_api_url(url)[0])[1] == host
+
+
+@pytest.mark.parametrize("url", [
+    u"https://stra\u00dfe.example",  # IDNA 2003 makes it strasse.example, IDNA 2008 xn--strae-oqa.example: two hosts
+    u"https://\u2168.example",  # a Roman numeral that IDNA 2003 turns into "ix"
+    u"https://" + u"\u00e4" * 70 + ".example",  # a label longer than DNS allows (before: a UnicodeError traceback)
+])
+def test_a_host_name_idna_would_change_is_refused_before_any_request(url):
+    with pytest.raises(ConfigError) as info:
+        check_api_url(url)
+    assert "api_url" in info.value.message and "xn--" in info.value.message, info.value.message
+
+
 def test_plain_http_check_uses_the_host_that_is_connected_to():
     # A name that is not a loopback address, hidden behind an '@' urlsplit reads as userinfo.
     with pytest.raises(ConfigError):
@@ -282,10 +301,11 @@ def test_netrc_never_replaces_the_token(monkeypatch, tmp_path):
 
 
 class Drip(object):
-    """A server on 127.0.0.1 that answers every connection slowly, one byte at a time (``silent``: never)."""
+    """A server on 127.0.0.1 that answers every connection slowly, one byte at a time (``silent``: never;
+    ``raw``: these bytes instead of an HTTP answer)."""
 
-    def __init__(self, head_first, silent=False):
-        self.head_first, self.silent = head_first, silent
+    def __init__(self, head_first, silent=False, raw=None):
+        self.head_first, self.silent, self.raw = head_first, silent, raw
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(5)
@@ -317,7 +337,7 @@ class Drip(object):
             if self.head_first and not self.silent:
                 conn.sendall(head)
                 head = b""
-            for byte in (head + b" " * 100000)[:200 * (not self.silent)]:
+            for byte in (head + b" " * 100000 if self.raw is None else self.raw)[:200 * (not self.silent)]:
                 if self.stop.is_set():
                     break
                 conn.sendall(bytes([byte]))
@@ -410,6 +430,19 @@ def test_a_tls_handshake_that_stalls_is_cut_and_the_request_counts_as_not_sent(m
     assert "could not connect to 127.0.0.1 within api_timeout=1 s" in err.message, err.message
     assert "nothing was sent" in err.message and "may have been applied" not in err.message
     assert err.maybe_applied is False and err.timed_out is False
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_tls_handshake_that_drips_is_cut_and_the_request_counts_as_not_sent(method):
+    # The server answers the ClientHello with a TLS record header announcing 16 KiB, then one byte every 0.3 s:
+    # each read of the handshake ends well within the socket timeout, so only the deadline ends it.
+    dripping = Drip(head_first=False, raw=b"\x16\x03\x03\x40\x00" + b"\x02" * 195)
+    err, elapsed = failure_from(dripping, "https", method, 2)
+    assert elapsed < 2 * (1 + 1), "two attempts took %.1f s" % elapsed
+    assert len(dripping.lifetimes) == 2, dripping.lifetimes  # sent again: nothing had been sent
+    assert all(lifetime < 2.5 for lifetime in dripping.lifetimes), dripping.lifetimes  # not the 60 s of the drip
+    assert "could not connect to 127.0.0.1 within api_timeout=1 s" in err.message, err.message
+    assert "nothing was sent" in err.message and err.maybe_applied is False
 
 
 def test_a_connection_made_as_the_deadline_passes_is_not_used(monkeypatch):
