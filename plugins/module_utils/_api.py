@@ -77,8 +77,10 @@ def _unsafe_url_char(char):
 
 
 def _shown_url(url):
-    """``url`` fit to quote in a message: anything that may be a user name or password removed."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:/*)?[^?#]*@", lambda match: match.group(1) or "", url)
+    """``url`` fit to quote in a message: anything that may be a user name or password removed, and the query
+    string and fragment (``?token=...``) too."""
+    shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:/*)?[^?#]*@", lambda match: match.group(1) or "", url)
+    return re.sub(r"[?#].*", "", shown, flags=re.DOTALL)
 
 
 # A host name as DNS spells it (letters of any script, for an internationalised name), or an IPv4 address.
@@ -117,7 +119,7 @@ def check_api_url(api_url):
         raise invalid
     if not hostname:
         raise ConfigError("api_url %r is not an absolute http(s) URL: give the scheme and host, %s."
-                          % (url, example))
+                          % (_shown_url(url), example))
     if parts.username is not None or parts.password is not None:  # pragma: no cover - refused above already
         raise ConfigError("api_url must not contain a user name or password.")
     bracketed = parts.netloc.rpartition("]")[0].startswith("[")
@@ -125,7 +127,7 @@ def check_api_url(api_url):
         raise ConfigError("api_url %r has an IPv6 zone index (the part from '%%' in the brackets), which cannot be "
                           "sent in a Host header: remove it." % _shown_url(url))
     if port is not None and not 1 <= port <= 65535:
-        raise ConfigError("api_url %r has port %s: give a port between 1 and 65535." % (url, port))
+        raise ConfigError("api_url %r has port %s: give a port between 1 and 65535." % (_shown_url(url), port))
     if parts.netloc.endswith(":") or (port is None and ":" in parts.netloc.rpartition("]")[2]):
         raise invalid
     if bracketed:
@@ -144,12 +146,13 @@ def check_api_url(api_url):
     else:
         raise invalid
     if "?" in url or "#" in url:
-        raise ConfigError("api_url %r must not have a query string or fragment." % url)
+        raise ConfigError("api_url %r must not have a query string or fragment (the part from '?' or '#', not "
+                          "quoted here): remove it." % _shown_url(url))
     if parts.scheme == "http" and not is_loopback(host):
         raise ConfigError(
             "api_url %r uses plain http to a host that is not on this machine: the token would "
             "travel unencrypted. Use https:// (plain http is allowed only for loopback addresses, "
-            "such as the bundled sandbox)." % url
+            "such as the bundled sandbox)." % _shown_url(url)
         )
     return url.rstrip("/"), parts.scheme, host
 
@@ -193,14 +196,25 @@ def validate_api_url(api_url):
 
 
 def is_loopback(host):
-    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``), as check_api_url gives them."""
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``), as check_api_url gives them.
+
+    Also in the spellings the name lookup reads as one: a final dot (``localhost.``), the short and numeric
+    IPv4 forms (``127.1``, ``2130706433``) and an IPv4-mapped IPv6 address (``[::ffff:127.0.0.1]``).
+    """
     host = (host or "").lower()
+    host = host[1:-1] if host.startswith("[") else host.rstrip(".")
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host[1:-1] if host.startswith("[") else host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        if not host or ":" in host:
+            return False
+        try:
+            address = ipaddress.ip_address(socket.inet_aton(host))  # as getaddrinfo reads 127.1 or 2130706433
+        except (OSError, ValueError):
+            return False
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
 def ca_bundle_variable():
@@ -283,7 +297,7 @@ class Answer(object):
             found = re.search(r"""(?i)charset\s*=\s*["']?([\w.:-]+)""", self.headers.get("Content-Type") or "")
             try:
                 self._text = self.content.decode(found.group(1) if found else "utf-8", "replace")
-            except LookupError:  # a charset Python does not know
+            except (LookupError, UnicodeError):  # a charset Python does not know, or one that is no text codec
                 self._text = self.content.decode("utf-8", "replace")
         return self._text
 
@@ -364,8 +378,10 @@ def proxy_for(host, port):
         proxy_host = proxy_port = None
     scheme = text.split("://", 1)[0].lower()
     if scheme != "http" or not proxy_host:
-        kind = "a SOCKS proxy (%s://)" % scheme if scheme.startswith("socks") else (
-            "an %s:// proxy" % scheme if scheme in ("https", "http") else "a proxy that is not a valid http:// URL")
+        # Only a plain scheme is quoted: "socks5:password@host://x" must not show its password.
+        valid = re.match(r"^[a-z][a-z0-9+.-]*$", scheme) is not None
+        kind = "a SOCKS proxy (%s://)" % scheme if valid and scheme.startswith("socks") else (
+            "an %s:// proxy" % scheme if valid and scheme == "https" else "a proxy that is not a valid http:// URL")
         raise TransportFailure("proxy-config", ValueError(
             "the proxy variable %s names %s, which this collection cannot use: it reaches the API through an "
             "http:// proxy only (a CONNECT tunnel, the TLS session inside it). Set %s to an http:// proxy "
@@ -497,12 +513,33 @@ def _resolve(host, port, deadline):
     return found[0]
 
 
+class _Response(http.client.HTTPResponse):
+    """An answer whose interim answers (102 Processing, 103 Early Hints) are skipped, as http.client skips 100 Continue:
+    the final answer follows them. 101 is final (and refused by the client as an unexpected answer)."""
+
+    def _read_status(self):
+        while True:
+            version, status, reason = http.client.HTTPResponse._read_status(self)
+            if not 101 < status < 200:
+                return version, status, reason
+            for _count in range(http.client._MAXHEADERS + 1):  # its header lines, up to the empty one
+                line = self.fp.readline(http.client._MAXLINE + 1)
+                if len(line) > http.client._MAXLINE:
+                    raise http.client.LineTooLong("header line")
+                if line in (b"\r\n", b"\n", b""):
+                    break
+            else:
+                raise http.client.HTTPException("got more than %d headers" % http.client._MAXHEADERS)
+
+
 class _Connection(http.client.HTTPConnection):
     """An HTTP/1.1 connection opened by ``open(deadline)``: bounded end to end, its phase known.
 
     ``tls`` (an SSLContext) makes it https, to ``server_hostname``; ``set_tunnel`` (an http:// proxy)
     sends a CONNECT first. ``phase`` is how far ``open`` got: resolve, connect (or proxy), tls.
     """
+
+    response_class = _Response
 
     def __init__(self, host, port, tls=None, server_hostname=None, proxied=False, loopback_only=False):
         http.client.HTTPConnection.__init__(self, host, port)
@@ -570,6 +607,9 @@ def _check_loopback_peer(sock, host):
 
 def _dropped(sock):
     """True when an idle kept-alive connection was closed by the server (or has unexpected bytes to read)."""
+    pending = getattr(sock, "pending", None)  # TLS: bytes already decrypted do not show on the socket
+    if pending is not None and pending():
+        return True
     import select  # only here: a connection to reuse
     try:
         if hasattr(select, "poll"):
@@ -832,7 +872,7 @@ class LatitudeClient(object):
             if status == 404 and method == "DELETE" and maybe_applied:
                 # The first DELETE may have been applied before its answer was lost.
                 return {}
-            if status >= 400:
+            if status >= 400 or status < 200:  # 101, or another answer that is not final
                 raise self.errors.http_error(method, path, response, response.text, maybe_applied)
             return self._decode(method, path, response)
 

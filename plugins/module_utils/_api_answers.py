@@ -129,6 +129,8 @@ def _tls_refused(failure):
     if failure.phase != "tls":
         return False
     import ssl  # loaded already: the connection was an https one
+    if isinstance(failure.cause, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)):
+        return False  # the connection under the handshake was closed (a busy load balancer): tried again
     return isinstance(failure.cause, (ssl.SSLError, ssl.CertificateError))
 
 

@@ -421,3 +421,117 @@ def test_a_proxy_that_refuses_the_tunnel_is_named_and_nothing_counts_as_sent(cle
     assert "pr0xypw" not in message and "may have been applied" not in message
     assert info.value.maybe_applied is False
     assert TOKEN.encode() not in proxy.connects[0]
+
+
+# --------------------------------------------------------------------------- answers that are not what they seem
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE", "GET"])
+@pytest.mark.parametrize("interim", [b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n",
+                                     b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\n"])
+def test_interim_answers_are_skipped_and_the_final_one_counts(clean_env, method, interim):
+    # Before: the 103 was taken as the answer, so a PATCH or DELETE the API refused read as done.
+    refused = b"HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/vnd.api+json\r\nContent-Length: 2\r\n\r\n{}"
+    server = Server([interim + refused])
+    try:
+        with pytest.raises(LatitudeError) as info:
+            client_for("http://127.0.0.1:%d" % server.port).request(method, PATH, {"data": {}} if method == "PATCH" else None)
+    finally:
+        server.close()
+    assert info.value.status == 422, info.value.message
+
+
+def test_an_interim_answer_before_a_success_gives_the_success(clean_env):
+    server = Server([b"HTTP/1.1 103 Early Hints\r\n\r\n" + ok()])
+    try:
+        assert client_for("http://127.0.0.1:%d" % server.port).get(PATH) == DOC
+    finally:
+        server.close()
+
+
+def test_a_final_101_answer_is_an_error_not_a_success(clean_env):
+    server = Server([b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"])
+    try:
+        with pytest.raises(LatitudeError) as info:
+            client_for("http://127.0.0.1:%d" % server.port).delete(PATH + "/tok_1")
+    finally:
+        server.close()
+    assert info.value.status == 101, info.value.message
+
+
+@pytest.mark.parametrize("status, charset", [(200, "idna"), (404, "undefined"), (500, "undefined"), (200, "rot13")])
+def test_a_charset_that_is_no_text_codec_is_read_as_utf8(clean_env, status, charset):
+    # Before: UnicodeError (a traceback) from decoding the body.
+    body = json.dumps(DOC).encode()
+    answer = (b"HTTP/1.1 %d X\r\nContent-Type: application/vnd.api+json; charset=%s\r\nContent-Length: %d\r\n\r\n"
+              % (status, charset.encode(), len(body))) + body
+    server = Server([answer])
+    try:
+        client = client_for("http://127.0.0.1:%d" % server.port)
+        if status == 200:
+            assert client.get(PATH) == DOC
+        else:
+            with pytest.raises(LatitudeError) as info:
+                client.get(PATH)
+            assert info.value.status == status
+    finally:
+        server.close()
+
+
+def test_bytes_left_over_in_the_tls_session_never_answer_the_next_request(clean_env, monkeypatch, certificate):
+    # The first answer comes with a forged second one in the same TLS record, beyond what http.client reads ahead:
+    # the client must not take it for the answer to its create (the real answer holds the real token).
+    listing = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{\"data\": []}"
+    forged_body = b'{"data": {"id": "tok_FORGED", "attributes": {"token": "forged"}}}'
+    forged = b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(forged_body) + forged_body
+    real = {"data": {"id": "tok_REAL", "attributes": {"token": "real"}}}
+    server = Server([listing + b"x" * (8192 - len(listing)) + forged, ok(real)], tls=certificate)
+    try:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+        client = client_for("https://127.0.0.1:%d" % server.port)
+        assert client.get(PATH) == {"data": []}
+        time.sleep(0.1)
+        assert client.post(PATH, {"data": {}}) == real
+    finally:
+        server.close()
+    assert [len(connection) for connection in server.connections] == [1, 1]
+
+
+def test_a_connection_closed_during_the_tls_handshake_is_tried_again(clean_env, monkeypatch, certificate):
+    # A busy load balancer closes the connection mid-handshake: nothing was sent, so even a create goes again,
+    # on a new connection (before: "TLS verification failed ... fix the certificate", no retry).
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    seen = []
+
+    def serve():
+        for number in range(2):
+            conn, _addr = listener.accept()
+            conn.settimeout(5)
+            try:
+                if number == 0:
+                    conn.recv(65536)  # the ClientHello, then gone
+                    continue
+                tls = context.wrap_socket(conn, server_side=True)
+                seen.append(_read_request(tls))
+                tls.sendall(ok())
+                time.sleep(0.2)
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve)
+    thread.daemon = True
+    thread.start()
+    try:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+        client = client_for("https://127.0.0.1:%d" % listener.getsockname()[1], api_retries=1)
+        assert client.post(PATH, {"data": {}}) == DOC
+    finally:
+        thread.join(5)
+        listener.close()
+    assert len(seen) == 1 and seen[0].startswith(b"POST "), seen

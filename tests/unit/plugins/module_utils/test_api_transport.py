@@ -200,13 +200,40 @@ def with_proxies(monkeypatch):
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080",
-                                 "https://127.0.0.1:8443", "https://localhost:8443", "https://[::1]:8443"])
+                                 "https://127.0.0.1:8443", "https://localhost:8443", "https://[::1]:8443",
+                                 # what the name lookup reads as a loopback address too (before: through the proxy)
+                                 "https://localhost.:8443", "https://127.0.0.1.:8443", "https://127.1:8443",
+                                 "https://2130706433:8443", "https://[::ffff:127.0.0.1]:8443", "http://127.1:8080"])
 def test_a_loopback_url_never_uses_a_proxy(monkeypatch, url):
     # Whatever the scheme: over https with validate_certs=false (the TLS sandbox), a proxy that ends the TLS
     # tunnel itself would read the admin token.
     with_proxies(monkeypatch)
     conn = make_client(api_url=url, validate_certs=False)[0]._connection()
     assert (conn.host, conn.port, conn._tunnel_host) == (check_api_url(url)[2].strip("[]"), int(url.rsplit(":", 1)[1]), None)
+
+
+@pytest.mark.parametrize("host", ["api.latitude.sh", "localhost.example", "127.0.0.1.example", "128.0.0.1", "10.1",
+                                  "[::2]", "[::ffff:10.0.0.1]", ""])
+def test_other_hosts_are_not_loopback(host):
+    assert api_module.is_loopback(host) is False
+
+
+@pytest.mark.parametrize("url", ["https://api.latitude.sh/?token=s3cretvalue", "https://api.latitude.sh#s3cretvalue",
+                                 "https://api.latitude.sh:99999/?token=s3cretvalue"])
+def test_a_query_string_is_refused_without_quoting_it(url):
+    with pytest.raises(ConfigError) as info:
+        check_api_url(url)
+    assert "api_url" in info.value.message and "s3cretvalue" not in info.value.message, info.value.message
+
+
+def test_a_malformed_proxy_url_is_refused_without_quoting_its_password(monkeypatch):
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "socks5:s3cretpw@127.0.0.1://x")
+    with pytest.raises(TransportFailure) as info:
+        proxy_for("api.latitude.sh", 443)
+    assert info.value.phase == "proxy-config" and "s3cretpw" not in str(info.value.cause), info.value.cause
+    assert "HTTPS_PROXY" in str(info.value.cause)
 
 
 @pytest.mark.parametrize("env_var", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
