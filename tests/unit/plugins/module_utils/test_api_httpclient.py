@@ -23,6 +23,7 @@ import time
 import pytest
 
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api import LatitudeClient, LatitudeError
+from ansible_collections.latitudesh.cloud.tests.unit.plugins.module_utils.loopback import Listener
 
 TOKEN = "Tk9secret5b1f0c2a7e3d9c4b8a6f1e0d4d063"
 PATH = "/auth/api_keys"
@@ -56,7 +57,7 @@ def _read_request(conn):
     return data
 
 
-class Server(object):
+class Server(Listener):
     """Answers each request of each connection with ``answers`` in turn (bytes, or a callable(conn) -> bool to go on).
 
     Records the requests per connection; with ``tls=(cert, key)`` it speaks https.
@@ -70,33 +71,13 @@ class Server(object):
         if tls:
             self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.context.load_cert_chain(*tls)
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(8)
-        self.listener.settimeout(0.2)
-        self.port = self.listener.getsockname()[1]
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._accept)
-        self.thread.daemon = True
-        self.thread.start()
+        Listener.__init__(self)
 
     @property
     def requests(self):
         return [request for connection in self.connections for request in connection]
 
-    def _accept(self):
-        while not self.stop.is_set():
-            try:
-                conn, _addr = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            thread = threading.Thread(target=self._serve, args=(conn,))
-            thread.daemon = True
-            thread.start()
-
-    def _serve(self, conn):
+    def handle(self, conn):
         received = []
         self.connections.append(received)
         try:
@@ -120,10 +101,6 @@ class Server(object):
             pass
         finally:
             conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.listener.close()
 
 
 def ok(body=None, extra=b""):

@@ -30,6 +30,7 @@ from ansible_collections.latitudesh.cloud.plugins.module_utils._api import (
 from ansible_collections.latitudesh.cloud.plugins.module_utils import _api as api_module
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api_answers import MASK, mask_secrets
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api_retry import RetryPolicy, advised_wait
+from ansible_collections.latitudesh.cloud.tests.unit.plugins.module_utils.loopback import Listener
 from ansible_collections.latitudesh.cloud.tests.unit.plugins.modules.fake_latitude import http_response
 
 TOKEN = "Tk9secret5b1f0c2a7e3d9c4b8a6f1e0d4d063"
@@ -327,34 +328,16 @@ def test_netrc_never_replaces_the_token(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------- the deadline of one attempt
 
 
-class Drip(object):
+class Drip(Listener):
     """A server on 127.0.0.1 that answers every connection slowly, one byte at a time (``silent``: never;
     ``raw``: these bytes instead of an HTTP answer)."""
 
     def __init__(self, head_first, silent=False, raw=None):
         self.head_first, self.silent, self.raw = head_first, silent, raw
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(5)
-        self.port = self.listener.getsockname()[1]
         self.lifetimes = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve)
-        self.thread.daemon = True
-        self.thread.start()
+        Listener.__init__(self)
 
-    def _serve(self):
-        self.listener.settimeout(0.2)
-        while not self.stop.is_set():
-            try:
-                conn, _addr = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return  # closed by close()
-            threading.Thread(target=self._drip, args=(conn,)).start()
-
-    def _drip(self, conn):
+    def handle(self, conn):
         started = time.monotonic()
         head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
         try:
@@ -373,10 +356,6 @@ class Drip(object):
             pass  # the client went away: that is the point
         self.lifetimes.append(time.monotonic() - started)
         conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.listener.close()
 
 
 def failure_from(drip, scheme, method, attempts):
@@ -483,17 +462,22 @@ def test_a_connection_made_as_the_deadline_passes_is_not_used(monkeypatch):
         time.sleep(1.2)
 
     monkeypatch.setattr(api_module._Connection, "open", late_open)
+    err = failed_post(server, "http://127.0.0.1:%d", api_timeout=1, api_retries=0)
+    assert not [sent for sent in server.requests if sent], server.requests
+    assert "nothing was sent" in err.message, err.message
+    assert err.maybe_applied is False
+
+
+def failed_post(server, url, **options):
+    """The LatitudeError of a create sent to ``server`` at ``url % server.port`` (0.3 s later, the server is closed)."""
     try:
-        client = LatitudeClient(params(api_url="http://127.0.0.1:%d" % server.port, api_timeout=1, api_retries=0),
-                                sleep=lambda seconds: None)
+        client = LatitudeClient(params(api_url=url % server.port, **options), sleep=lambda seconds: None)
         with pytest.raises(LatitudeError) as info:
             client.post(PATH, {"data": {}})
         time.sleep(0.3)
     finally:
         server.close()
-    assert not [sent for sent in server.requests if sent], server.requests
-    assert "nothing was sent" in info.value.message, info.value.message
-    assert info.value.maybe_applied is False
+    return info.value
 
 
 @pytest.mark.parametrize("peer", ["203.0.113.5", "::ffff:203.0.113.5", "2001:db8::5"])
@@ -502,18 +486,11 @@ def test_plain_http_to_localhost_resolved_elsewhere_is_refused_and_nothing_is_se
     # 127.0.0.1 here: only the peer address the client reads is replaced.
     server = Canned()
     monkeypatch.setattr(socket.socket, "getpeername", lambda sock: (peer, server.port))
-    try:
-        client = LatitudeClient(params(api_url="http://localhost:%d" % server.port, api_retries=2),
-                                sleep=lambda seconds: None)
-        with pytest.raises(LatitudeError) as info:
-            client.post(PATH, {"data": {}})
-        time.sleep(0.3)
-    finally:
-        server.close()
+    err = failed_post(server, "http://localhost:%d", api_retries=2)
     assert server.requests in ([], [b""]), server.requests
-    message = info.value.message
+    message = err.message
     assert "localhost resolved to %s, which is not a loopback address" % peer in message, message
-    assert "Nothing was sent" in message and info.value.maybe_applied is False
+    assert "Nothing was sent" in message and err.maybe_applied is False
 
 
 def test_plain_http_to_localhost_on_a_loopback_address_is_sent(monkeypatch):
@@ -748,45 +725,25 @@ def test_json_api_errors_of_a_create_are_still_shown(script):
 # --------------------------------------------------------------------------- hostile answers and input
 
 
-class Canned(object):
+class Canned(Listener):
     """A server on 127.0.0.1 that sends the same raw answer on every connection and records the request lines."""
 
     def __init__(self, answer_bytes=b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"data\":[]}"):
         self.answer_bytes = answer_bytes
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.listener.settimeout(0.2)
-        self.port = self.listener.getsockname()[1]
         self.requests = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve)
-        self.thread.daemon = True
-        self.thread.start()
+        Listener.__init__(self)
 
-    def _serve(self):
-        while not self.stop.is_set():
-            try:
-                conn, _addr = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.settimeout(2)
-            try:
-                self.requests.append(conn.recv(65536))
-                conn.sendall(self.answer_bytes)
-                conn.shutdown(socket.SHUT_WR)
-                while conn.recv(65536):  # read what is left (a request body) until the client closes
-                    pass
-            except OSError:
+    def handle(self, conn):
+        conn.settimeout(2)
+        try:
+            self.requests.append(conn.recv(65536))
+            conn.sendall(self.answer_bytes)
+            conn.shutdown(socket.SHUT_WR)
+            while conn.recv(65536):  # read what is left (a request body) until the client closes
                 pass
-            conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(5)
-        self.listener.close()
+        except OSError:
+            pass
+        conn.close()
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
