@@ -25,8 +25,8 @@ options:
       - If not set, the value of the E(LATITUDESH_API_URL) environment variable is used.
       - Plain C(http://) is accepted only for loopback hosts (C(localhost), C(127.0.0.0/8), C(::1)) such as the
         bundled sandbox.
-      - A loopback host (also spelt C(localhost.), C(127.1) or C([::ffff:127.0.0.1])) never goes through a proxy, over
-        C(http://) or C(https://).
+      - A loopback host (also spelt C(127.1) or C([::ffff:127.0.0.1])) never goes through a proxy, over C(http://) or
+        C(https://), and must resolve to a loopback address.
       - An C(https://) URL to any other host goes through the proxy named by E(HTTPS_PROXY), else E(ALL_PROXY) (the
         lower-case names too), unless E(NO_PROXY) names the host (a name, a domain suffix, C(host:port), a CIDR block
         for an address, or C(*)).

@@ -79,7 +79,8 @@ def _unsafe_url_char(char):
 def _shown_url(url):
     """``url`` fit to quote in a message: anything that may be a user name or password removed, and the query
     string and fragment (``?token=...``) too."""
-    shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:/*)?[^?#]*@", lambda match: match.group(1) or "", url)
+    # Up to the last '@', wherever it is: a password may hold '?' or '#' (admin:s3cr#et@host).
+    shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:/*)?.*@", lambda match: match.group(1) or "", url, flags=re.DOTALL)
     return re.sub(r"[?#].*", "", shown, flags=re.DOTALL)
 
 
@@ -198,22 +199,20 @@ def validate_api_url(api_url):
 def is_loopback(host):
     """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``), as check_api_url gives them.
 
-    Also in the spellings the name lookup reads as one: a final dot (``localhost.``), the short and numeric
-    IPv4 forms (``127.1``, ``2130706433``) and an IPv4-mapped IPv6 address (``[::ffff:127.0.0.1]``).
+    An IPv4 address is read as the name lookup reads it (``inet_aton``): ``127.1`` and ``2130706433`` are
+    loopback, ``0127.0.0.1`` is 87.0.0.1 (octal). An IPv4-mapped IPv6 address (``[::ffff:127.0.0.1]``) counts as its
+    IPv4 address. A name with a final dot (``localhost.``, ``127.0.0.1.``) is looked up in DNS: not loopback.
     """
     host = (host or "").lower()
-    host = host[1:-1] if host.startswith("[") else host.rstrip(".")
     if host == "localhost":
         return True
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if not host or ":" in host:
-            return False
-        try:
-            address = ipaddress.ip_address(socket.inet_aton(host))  # as getaddrinfo reads 127.1 or 2130706433
-        except (OSError, ValueError):
-            return False
+        if ":" in host:
+            address = ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
+        else:
+            address = ipaddress.ip_address(socket.inet_aton(host))
+    except (OSError, ValueError):  # not an address (inet_aton raises OSError)
+        return False
     return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
@@ -573,7 +572,7 @@ class _Connection(http.client.HTTPConnection):
         if self.sock is None:
             raise error or OSError("no address for the host")
         if self.loopback_only:
-            _check_loopback_peer(self.sock, self.host)
+            _check_loopback_peer(self.sock, self.host, self.tls is not None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._tunnel_host:
             self._tunnel()
@@ -589,8 +588,9 @@ class _Connection(http.client.HTTPConnection):
         raise http.client.NotConnected("the connection is closed")
 
 
-def _check_loopback_peer(sock, host):
-    """Plain http goes only to this machine: ``host`` (``localhost``) must have resolved to a loopback address too."""
+def _check_loopback_peer(sock, host, tls=False):
+    """A loopback api_url (plain http, or https that skips the proxy) goes only to this machine: ``host``
+    (``localhost``) must have resolved to a loopback address too."""
     try:
         peer = sock.getpeername()[0]
         address = ipaddress.ip_address(peer.split("%")[0])
@@ -599,10 +599,11 @@ def _check_loopback_peer(sock, host):
         peer, loopback = "an unknown address", False
     if not loopback:
         sock.close()
-        raise ConfigError(
-            "api_url's host %s resolved to %s, which is not a loopback address: plain http goes only to this "
-            "machine (the token would travel unencrypted). Nothing was sent: use https://, or fix how %s resolves "
-            "(/etc/hosts)." % (host, peer, host), final=True)
+        why = ("a loopback host is reached directly, never through a proxy, so it must be this machine. Nothing was "
+               "sent: give the API's real host name" if tls else "plain http goes only to this machine (the token "
+               "would travel unencrypted). Nothing was sent: use https://")
+        raise ConfigError("api_url's host %s resolved to %s, which is not a loopback address: %s, or fix how %s "
+                          "resolves (/etc/hosts)." % (host, peer, why, host), final=True)
 
 
 def _dropped(sock):
@@ -657,7 +658,7 @@ class LatitudeClient(object):
 
         The URL is refused, but the module arguments (``invocation``) are shown at -vvv and given to callbacks.
         """
-        userinfo = re.match(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:/*)?([^?#]*)@", (api_url or "").strip())
+        userinfo = re.match(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:/*)?(.*)@", (api_url or "").strip(), re.DOTALL)
         if not userinfo:
             return set()
         found = set([userinfo.group(1)])
@@ -758,7 +759,7 @@ class LatitudeClient(object):
             self._close()
             raise TransportFailure(conn.phase if phase == "connect" and conn is not None else phase, exc,
                                    conn.host if conn is not None else self.host)
-        if deadline.is_over():  # the watcher may cut it at any moment now: it is not used again
+        if deadline.is_over() or response.status < 200:  # the watcher may cut it now; or it switched protocols
             self._close()
         return Answer(response.status, Headers(response.msg.items()), content)
 
@@ -777,7 +778,8 @@ class LatitudeClient(object):
             self._route = (context, None if is_loopback(self.host) else proxy_for(self.host, self.port))
         context, proxy = self._route
         if proxy is None:
-            return _Connection(host, self.port, context, host)
+            # A loopback host skips the proxy: the connection must then reach a loopback address, as for plain http.
+            return _Connection(host, self.port, context, host, loopback_only=is_loopback(self.host))
         conn = _Connection(proxy[0], proxy[1], context, host, proxied=True)
         conn.set_tunnel(host, self.port, headers=proxy[2])
         return conn
@@ -872,7 +874,9 @@ class LatitudeClient(object):
             if status == 404 and method == "DELETE" and maybe_applied:
                 # The first DELETE may have been applied before its answer was lost.
                 return {}
-            if status >= 400 or status < 200:  # 101, or another answer that is not final
+            if status < 200:  # 101, or another answer that is not final: the request reached the server
+                maybe_applied = maybe_applied or method != "GET"
+            if status >= 400 or status < 200:
                 raise self.errors.http_error(method, path, response, response.text, maybe_applied)
             return self._decode(method, path, response)
 

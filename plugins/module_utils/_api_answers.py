@@ -168,6 +168,9 @@ class AnswerErrors(object):
                 ". The token is not allowed to do this: it may be read-only (read-only keys can "
                 "only send GET requests) or limited to other IP addresses (allowed_ips)."
             )
+        elif status < 200:
+            message += ". It is not a final answer (no JSON:API client expects one)%s" % (
+                "; the request may have been applied" if maybe_applied else "")
         elif status in SERVER_ERRORS:
             message += ". The API kept failing after %s attempt(s)" % (
                 self.retries + 1 if method in RETRY_ON_SERVER_ERROR else 1)
@@ -258,6 +261,9 @@ class AnswerErrors(object):
                                        " or that CA bundle" if bundle else ""))
         elif phase == "resolve":
             what = "could not connect to %s (its host name could not be resolved)" % base_url
+        elif phase == "tls":
+            what = "could not connect to %s: the connection was closed during the TLS handshake (%s)" % (
+                base_url, type(cause).__name__)
         elif not sent:
             what = "could not connect to %s" % base_url
         else:

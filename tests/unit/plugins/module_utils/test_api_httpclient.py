@@ -426,14 +426,17 @@ def test_an_interim_answer_before_a_success_gives_the_success(clean_env):
         server.close()
 
 
-def test_a_final_101_answer_is_an_error_not_a_success(clean_env):
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_a_final_101_answer_is_an_error_not_a_success(clean_env, method):
     server = Server([b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"])
     try:
         with pytest.raises(LatitudeError) as info:
-            client_for("http://127.0.0.1:%d" % server.port).delete(PATH + "/tok_1")
+            client_for("http://127.0.0.1:%d" % server.port).request(method, PATH, {"data": {}} if method == "POST" else None)
     finally:
         server.close()
     assert info.value.status == 101, info.value.message
+    # The request reached the server: a write may have been applied.
+    assert info.value.maybe_applied is (method != "GET"), info.value.message
 
 
 @pytest.mark.parametrize("status, charset", [(200, "idna"), (404, "undefined"), (500, "undefined"), (200, "rot13")])
@@ -472,6 +475,31 @@ def test_bytes_left_over_in_the_tls_session_never_answer_the_next_request(clean_
     finally:
         server.close()
     assert [len(connection) for connection in server.connections] == [1, 1]
+
+
+def test_a_connection_closed_during_the_tls_handshake_is_named_so(clean_env, monkeypatch, certificate):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def close_after_hello():
+        conn, _addr = listener.accept()
+        conn.settimeout(5)
+        conn.recv(65536)
+        conn.close()
+
+    thread = threading.Thread(target=close_after_hello)
+    thread.daemon = True
+    thread.start()
+    try:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+        with pytest.raises(LatitudeError) as info:
+            client_for("https://127.0.0.1:%d" % listener.getsockname()[1]).post(PATH, {"data": {}})
+    finally:
+        thread.join(5)
+        listener.close()
+    assert "closed during the TLS handshake" in info.value.message, info.value.message
+    assert "certificate" not in info.value.message and info.value.maybe_applied is False
 
 
 def test_a_connection_closed_during_the_tls_handshake_is_tried_again(clean_env, monkeypatch, certificate):

@@ -123,7 +123,9 @@ def test_userinfo_is_refused_without_echoing_it(url):
 
 
 @pytest.mark.parametrize("url", ["user:s3cretpw@api.latitude.sh", "ftp://user:s3cretpw@api.latitude.sh",
-                                 "//user:s3cretpw@api.latitude.sh", "http:/user:s3cretpw@127.0.0.1"])
+                                 "//user:s3cretpw@api.latitude.sh", "http:/user:s3cretpw@127.0.0.1",
+                                 # a password holding '#' or '?' (before: quoted up to that character)
+                                 "ftp://admin:s3cretpw#x@api.latitude.sh", "https://admin:s3cretpw?x@api.latitude.sh/x y"])
 def test_a_refused_url_is_quoted_without_its_password(url):
     with pytest.raises(ConfigError) as info:
         validate_api_url(url)
@@ -203,7 +205,7 @@ def with_proxies(monkeypatch):
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080",
                                  "https://127.0.0.1:8443", "https://localhost:8443", "https://[::1]:8443",
                                  # what the name lookup reads as a loopback address too (before: through the proxy)
-                                 "https://localhost.:8443", "https://127.0.0.1.:8443", "https://127.1:8443",
+                                 "https://127.1:8443",
                                  "https://2130706433:8443", "https://[::ffff:127.0.0.1]:8443", "http://127.1:8080"])
 def test_a_loopback_url_never_uses_a_proxy(monkeypatch, url):
     # Whatever the scheme: over https with validate_certs=false (the TLS sandbox), a proxy that ends the TLS
@@ -214,7 +216,9 @@ def test_a_loopback_url_never_uses_a_proxy(monkeypatch, url):
 
 
 @pytest.mark.parametrize("host", ["api.latitude.sh", "localhost.example", "127.0.0.1.example", "128.0.0.1", "10.1",
-                                  "[::2]", "[::ffff:10.0.0.1]", ""])
+                                  "[::2]", "[::ffff:10.0.0.1]", "",
+                                  # looked up in DNS (a final dot), and octal as the name lookup reads it: 87.0.0.1
+                                  "localhost.", "127.0.0.1.", "0127.0.0.1"])
 def test_other_hosts_are_not_loopback(host):
     assert api_module.is_loopback(host) is False
 
@@ -491,6 +495,17 @@ def test_plain_http_to_localhost_resolved_elsewhere_is_refused_and_nothing_is_se
     message = err.message
     assert "localhost resolved to %s, which is not a loopback address" % peer in message, message
     assert "Nothing was sent" in message and err.maybe_applied is False
+
+
+def test_https_to_localhost_resolved_elsewhere_is_refused_and_nothing_is_sent(monkeypatch):
+    # A loopback host skips the proxy; should /etc/hosts send localhost elsewhere, the token (with
+    # validate_certs=false) must not go there: the peer is checked before the TLS handshake.
+    server = Canned()
+    monkeypatch.setattr(socket.socket, "getpeername", lambda sock: ("203.0.113.5", server.port))
+    err = failed_post(server, "https://localhost:%d", api_retries=2, validate_certs=False)
+    assert server.requests in ([], [b""]), server.requests
+    assert "localhost resolved to 203.0.113.5, which is not a loopback address" in err.message, err.message
+    assert "never through a proxy" in err.message and err.maybe_applied is False
 
 
 def test_plain_http_to_localhost_on_a_loopback_address_is_sent(monkeypatch):
@@ -902,6 +917,7 @@ def test_an_answer_larger_than_the_cap_is_not_read(method, encoding):
     ("https://s3cretpw@api.latitude.sh/", ["s3cretpw"]),
     ("http://127.0.0.1:1\\@user:s3cretpw@localhost:2", ["s3cretpw"]),
     ("https://a:s3cretpw@b@api.latitude.sh", ["s3cretpw"]),
+    ("ftp://admin:s3cr#et@api.latitude.sh", ["s3cr#et"]), ("https://admin:s3cr?et@api.latitude.sh/x y", ["s3cr?et"]),
 ])
 def test_url_secrets_names_every_password_for_the_no_log_values(url, hidden):
     found = LatitudeClient.url_secrets(url)
