@@ -15,11 +15,8 @@ import re
 import socket
 import time
 
-from ansible_collections.latitudesh.cloud.plugins.module_utils._api import (
-    SERVER_ERRORS,
-    TOKEN_ENV_VARS,
-    ca_bundle_variable,
-)
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api import SERVER_ERRORS, TOKEN_ENV_VARS
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api_connection import ca_bundle_variable
 from ansible_collections.latitudesh.cloud.plugins.module_utils._api_retry import RETRY_ON_SERVER_ERROR
 from ansible_collections.latitudesh.cloud.plugins.module_utils._errors import LatitudeError
 
