@@ -121,7 +121,7 @@ def failed_case(run):
 
 @pytest.mark.badinput
 def test_backslash_url_is_refused_and_nothing_is_sent(run_play, listeners):
-    # urlsplit reads host 127.0.0.1:<b>, urllib3 (which sends) reads localhost:<a>.
+    # Parsers disagree: urlsplit (which the client connects with) reads host 127.0.0.1:<b>, urllib3 localhost:<a>.
     a, b = listeners(), listeners()
     url = "http://localhost:%d\\@127.0.0.1:%d" % (a.port, b.port)
     run = run_play(play([{"name": "case", INFO: {}, "ignore_errors": True}], url, api_retries=0))
