@@ -88,11 +88,13 @@ def _unsafe_url_char(char):
 
 
 def _shown_url(url):
-    """``url`` fit to quote in a message: anything that may be a user name or password removed, and the query
-    string and fragment (``?token=...``) too."""
-    # Up to the last '@', wherever it is: a password may hold '?' or '#' (admin:s3cr#et@host).
-    shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:/*)?.*@", lambda match: match.group(1) or "", url, flags=re.DOTALL)
-    return re.sub(r"[?#].*", "", shown, flags=re.DOTALL)
+    """``url`` fit to quote in a message: without its query string and fragment (``?token=...``), and only its
+    scheme when it holds an '@' anywhere (a password may hold '?', '#' or '/', and an '@' in a query would
+    make the rest look like another host's)."""
+    if "@" in url:
+        scheme = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/*", url)
+        return (scheme.group(0) if scheme else "") + "..."
+    return re.sub(r"[?#].*", "", url, flags=re.DOTALL)
 
 
 # A host name as DNS spells it (letters of any script, for an internationalised name), or an IPv4 address.

@@ -4,7 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """One attempt over the standard library's ``http.client``: the connection, its proxy tunnel and TLS, and the
-deadline that bounds it end to end. Used by ``_api.LatitudeClient`` only (its ``_exchange`` is the seam).
+deadline that bounds it end to end. Used by ``_api.LatitudeClient`` (its ``_exchange`` is the seam); ``_api_answers``
+takes ``ca_bundle_variable`` from here to name the CA bundle in a TLS failure.
 
 Private to the collection: the names here may change without notice. The rules these implement are listed in
 ``docs/reliability.md`` (transport): where the token goes (``proxy_for``, ``tls_context``,

@@ -223,12 +223,18 @@ def test_other_hosts_are_not_loopback(host):
     assert api_module.is_loopback(host) is False
 
 
-@pytest.mark.parametrize("url", ["https://api.latitude.sh/?token=s3cretvalue", "https://api.latitude.sh#s3cretvalue",
-                                 "https://api.latitude.sh:99999/?token=s3cretvalue"])
-def test_a_query_string_is_refused_without_quoting_it(url):
+@pytest.mark.parametrize("url, kept", [
+    ("https://api.latitude.sh/?token=s3cretvalue", "https://api.latitude.sh/"),
+    ("https://api.latitude.sh#s3cretvalue", "https://api.latitude.sh"),
+    ("https://api.latitude.sh:99999/?token=s3cretvalue", "https://api.latitude.sh:99999/"),
+    # an '@' in the query: what is cut is marked, the URL never reads as another host's
+    ("https://api.latitude.sh/?email=ops@example.com&s3cretvalue", "https://..."),
+])
+def test_a_query_string_is_refused_without_quoting_it(url, kept):
     with pytest.raises(ConfigError) as info:
         check_api_url(url)
     assert "api_url" in info.value.message and "s3cretvalue" not in info.value.message, info.value.message
+    assert "api_url %r" % kept in info.value.message, info.value.message
 
 
 def test_a_malformed_proxy_url_is_refused_without_quoting_its_password(monkeypatch):
