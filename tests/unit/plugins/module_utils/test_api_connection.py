@@ -477,66 +477,47 @@ def test_bytes_left_over_in_the_tls_session_never_answer_the_next_request(clean_
     assert [len(connection) for connection in server.connections] == [1, 1]
 
 
-def test_a_connection_closed_during_the_tls_handshake_is_named_so(clean_env, monkeypatch, certificate):
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
+class ClosesFirstHandshake(Listener):
+    """An https server on 127.0.0.1 that closes its first connection after the ClientHello (a busy load balancer)."""
 
-    def close_after_hello():
-        conn, _addr = listener.accept()
+    def __init__(self, certificate):
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(*certificate)
+        self.accepted, self.seen = 0, []
+        Listener.__init__(self)
+
+    def handle(self, conn):
+        self.accepted += 1
         conn.settimeout(5)
-        conn.recv(65536)
-        conn.close()
+        try:
+            if self.accepted == 1:
+                conn.recv(65536)  # the ClientHello, then gone
+                return
+            tls = self.context.wrap_socket(conn, server_side=True)
+            self.seen.append(_read_request(tls))
+            tls.sendall(ok())
+            time.sleep(0.2)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
 
-    thread = threading.Thread(target=close_after_hello)
-    thread.daemon = True
-    thread.start()
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_handshake_closed_by_the_server_is_tried_again_and_named_so(clean_env, monkeypatch, certificate, retries):
+    # Nothing was sent, so even a create goes again, on a new connection; with no retry left, the message says what
+    # happened (before: "TLS verification failed ... fix the certificate", and no retry).
+    server = ClosesFirstHandshake(certificate)
     try:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
-        with pytest.raises(LatitudeError) as info:
-            client_for("https://127.0.0.1:%d" % listener.getsockname()[1]).post(PATH, {"data": {}})
+        client = client_for("https://127.0.0.1:%d" % server.port, api_retries=retries)
+        if retries:
+            assert client.post(PATH, {"data": {}}) == DOC
+        else:
+            with pytest.raises(LatitudeError) as info:
+                client.post(PATH, {"data": {}})
+            assert "closed during the TLS handshake" in info.value.message, info.value.message
+            assert "certificate" not in info.value.message and info.value.maybe_applied is False
     finally:
-        thread.join(5)
-        listener.close()
-    assert "closed during the TLS handshake" in info.value.message, info.value.message
-    assert "certificate" not in info.value.message and info.value.maybe_applied is False
-
-
-def test_a_connection_closed_during_the_tls_handshake_is_tried_again(clean_env, monkeypatch, certificate):
-    # A busy load balancer closes the connection mid-handshake: nothing was sent, so even a create goes again,
-    # on a new connection (before: "TLS verification failed ... fix the certificate", no retry).
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate)
-    seen = []
-
-    def serve():
-        for number in range(2):
-            conn, _addr = listener.accept()
-            conn.settimeout(5)
-            try:
-                if number == 0:
-                    conn.recv(65536)  # the ClientHello, then gone
-                    continue
-                tls = context.wrap_socket(conn, server_side=True)
-                seen.append(_read_request(tls))
-                tls.sendall(ok())
-                time.sleep(0.2)
-            except (OSError, ssl.SSLError):
-                pass
-            finally:
-                conn.close()
-
-    thread = threading.Thread(target=serve)
-    thread.daemon = True
-    thread.start()
-    try:
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
-        client = client_for("https://127.0.0.1:%d" % listener.getsockname()[1], api_retries=1)
-        assert client.post(PATH, {"data": {}}) == DOC
-    finally:
-        thread.join(5)
-        listener.close()
-    assert len(seen) == 1 and seen[0].startswith(b"POST "), seen
+        server.close()
+    assert [request.split(b" ")[0] for request in server.seen] == ([b"POST"] if retries else []), server.seen
