@@ -480,7 +480,7 @@ class LatitudeClient(object):
                 raise failure
             except TransportFailure as exc:
                 sent = exc.sent
-                failure = self.errors.transport_error(method, path, exc, sent, self.base_url)
+                failure = self.errors.transport_error(method, path, exc, self.base_url)
                 maybe_applied = maybe_applied or (sent and method != "GET")
                 # A refused certificate (or an unusable proxy or CA bundle) stays so: retrying would only add backoff.
                 permanent = self.errors.permanent(exc)

@@ -237,9 +237,9 @@ class AnswerErrors(object):
             method, path, response.status_code, maybe_applied=written,
         )
 
-    def transport_error(self, method, path, failure, sent, base_url):
+    def transport_error(self, method, path, failure, base_url):
         """The message of a TransportFailure, by its phase; never quotes the proxy URL (it may hold a password)."""
-        phase, cause = failure.phase, failure.cause
+        phase, cause, sent = failure.phase, failure.cause, failure.sent
         if phase == "proxy-config":
             what = str(cause)
         elif phase == "tls-config":

@@ -403,59 +403,50 @@ def test_a_proxy_that_refuses_the_tunnel_is_named_and_nothing_counts_as_sent(cle
 # --------------------------------------------------------------------------- answers that are not what they seem
 
 
+def outcome_of(answer, method="GET", body=None):
+    """What one request gets from a server that sends ``answer``: the decoded document, or the LatitudeError raised."""
+    server = Server([answer])
+    try:
+        return client_for("http://127.0.0.1:%d" % server.port).request(method, PATH, body)
+    except LatitudeError as err:
+        return err
+    finally:
+        server.close()
+
+
 @pytest.mark.parametrize("method", ["PATCH", "DELETE", "GET"])
 @pytest.mark.parametrize("interim", [b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n",
                                      b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\n"])
 def test_interim_answers_are_skipped_and_the_final_one_counts(clean_env, method, interim):
     # Before: the 103 was taken as the answer, so a PATCH or DELETE the API refused read as done.
     refused = b"HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/vnd.api+json\r\nContent-Length: 2\r\n\r\n{}"
-    server = Server([interim + refused])
-    try:
-        with pytest.raises(LatitudeError) as info:
-            client_for("http://127.0.0.1:%d" % server.port).request(method, PATH, {"data": {}} if method == "PATCH" else None)
-    finally:
-        server.close()
-    assert info.value.status == 422, info.value.message
+    err = outcome_of(interim + refused, method, {"data": {}} if method == "PATCH" else None)
+    assert isinstance(err, LatitudeError) and err.status == 422, err
 
 
 def test_an_interim_answer_before_a_success_gives_the_success(clean_env):
-    server = Server([b"HTTP/1.1 103 Early Hints\r\n\r\n" + ok()])
-    try:
-        assert client_for("http://127.0.0.1:%d" % server.port).get(PATH) == DOC
-    finally:
-        server.close()
+    assert outcome_of(b"HTTP/1.1 103 Early Hints\r\n\r\n" + ok()) == DOC
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
 def test_a_final_101_answer_is_an_error_not_a_success(clean_env, method):
-    server = Server([b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"])
-    try:
-        with pytest.raises(LatitudeError) as info:
-            client_for("http://127.0.0.1:%d" % server.port).request(method, PATH, {"data": {}} if method == "POST" else None)
-    finally:
-        server.close()
-    assert info.value.status == 101, info.value.message
+    err = outcome_of(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n", method,
+                     {"data": {}} if method == "POST" else None)
+    assert isinstance(err, LatitudeError) and err.status == 101, err
     # The request reached the server: a write may have been applied.
-    assert info.value.maybe_applied is (method != "GET"), info.value.message
+    assert err.maybe_applied is (method != "GET"), err.message
 
 
 @pytest.mark.parametrize("status, charset", [(200, "idna"), (404, "undefined"), (500, "undefined"), (200, "rot13")])
 def test_a_charset_that_is_no_text_codec_is_read_as_utf8(clean_env, status, charset):
     # Before: UnicodeError (a traceback) from decoding the body.
     body = json.dumps(DOC).encode()
-    answer = (b"HTTP/1.1 %d X\r\nContent-Type: application/vnd.api+json; charset=%s\r\nContent-Length: %d\r\n\r\n"
-              % (status, charset.encode(), len(body))) + body
-    server = Server([answer])
-    try:
-        client = client_for("http://127.0.0.1:%d" % server.port)
-        if status == 200:
-            assert client.get(PATH) == DOC
-        else:
-            with pytest.raises(LatitudeError) as info:
-                client.get(PATH)
-            assert info.value.status == status
-    finally:
-        server.close()
+    outcome = outcome_of((b"HTTP/1.1 %d X\r\nContent-Type: application/vnd.api+json; charset=%s\r\nContent-Length: %d\r\n\r\n"
+                          % (status, charset.encode(), len(body))) + body)
+    if status == 200:
+        assert outcome == DOC
+    else:
+        assert isinstance(outcome, LatitudeError) and outcome.status == status, outcome
 
 
 def test_bytes_left_over_in_the_tls_session_never_answer_the_next_request(clean_env, monkeypatch, certificate):
