@@ -26,12 +26,15 @@ tagged with the phase it failed in). Only what every run needs is loaded at star
 retried or fails.
 """
 
+import contextlib
 import http.client
 import ipaddress
 import json
 import os
 import re
+import signal
 import socket
+import threading
 import time
 from urllib.parse import quote, urlsplit
 
@@ -261,6 +264,23 @@ def validate_connection(params):
     return validate_api_url(params["api_url"])
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """Within the block, SIGTERM raises KeyboardInterrupt (in the main thread only), as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class LatitudeClient(object):
     """One kept-alive connection per module run, with the collection's auth, retry and error rules."""
 
@@ -458,7 +478,19 @@ class LatitudeClient(object):
         return b"".join(chunks)
 
     def request(self, method, path, body=None):
-        """Send one logical request; return the decoded JSON body ({} when empty)."""
+        """Send one logical request; return the decoded JSON body ({} when empty).
+
+        An interrupt (Ctrl-C, or SIGTERM, which is turned into one while the request runs) ends it with a
+        LatitudeError: a write may have reached the API, and the caller says what to check, as for a lost answer.
+        """
+        try:
+            with _sigterm_interrupts():
+                return self._request(method, path, body)
+        except KeyboardInterrupt:
+            self._close()
+            raise self.errors.interrupted(method, path, maybe_applied=method != "GET")
+
+    def _request(self, method, path, body):
         started = time.time()
         attempt = 0
         rate_limited = 0

@@ -280,6 +280,10 @@ class AnswerErrors(object):
     def deadline_error(self, method, path, sent):
         return self._transport(method, path, self._no_answer(), sent, timed_out=sent)
 
+    def interrupted(self, method, path, maybe_applied):
+        what = "interrupted (Ctrl-C or SIGTERM) before its answer was read"
+        return self._transport(method, path, what, maybe_applied, timed_out=False)
+
     def connect_deadline_error(self, method, path, host):
         what = ("could not connect to %s within api_timeout=%s s (name lookup, connect, proxy tunnel and TLS "
                 "handshake); nothing was sent" % (host, self.timeout))

@@ -17,6 +17,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 
@@ -512,3 +513,36 @@ def test_a_handshake_closed_by_the_server_is_tried_again_and_named_so(clean_env,
     finally:
         server.close()
     assert [request.split(b" ")[0] for request in server.seen] == ([b"POST"] if retries else []), server.seen
+
+
+SIGTERMED_CREATE = """
+import os, signal, sys, threading
+from ansible_collections.latitudesh.cloud.plugins.module_utils._api import LatitudeClient, LatitudeError
+client = LatitudeClient(dict(auth_token="t" * 36, api_url=sys.argv[1], api_timeout=30, api_retries=0,
+                             validate_certs=True))
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+try:
+    client.post("/auth/api_keys", {"data": {}})
+except LatitudeError as err:
+    print("maybe_applied=%s %s" % (err.maybe_applied, err.message))
+"""
+
+
+def test_a_sigterm_while_a_create_waits_for_its_answer_is_a_message_not_a_kill(clean_env, tmp_path):
+    # Before: the module died (rc 143), with no word that the key may have been created.
+    def never_answers(conn):
+        time.sleep(3)
+        return False
+
+    server = Server([never_answers])
+    script = tmp_path / "sigtermed.py"
+    script.write_text(SIGTERMED_CREATE)
+    try:
+        proc = subprocess.run([sys.executable, str(script), "http://127.0.0.1:%d" % server.port], timeout=60, check=False,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    finally:
+        server.close()
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode()
+    assert "maybe_applied=True" in out and "interrupted (Ctrl-C or SIGTERM)" in out, out
+    assert "may have been applied" in out and len(server.requests) == 1, out

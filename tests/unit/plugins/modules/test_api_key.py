@@ -483,8 +483,8 @@ def test_no_diff_key_without_diff_mode(api, run):
 
 @pytest.mark.parametrize("lost", [read_timeout, remote_disconnected,
                                   lambda: http_response(500, text="oops"),
-                                  lambda: http_response(201, text="")],
-                         ids=["read-timeout", "dropped", "500", "empty-201"])
+                                  lambda: http_response(201, text=""), KeyboardInterrupt],
+                         ids=["read-timeout", "dropped", "500", "empty-201", "interrupted"])
 def test_ambiguous_create_key_now_exists(api, run, lost):
     made = key_resource(NEW_ID, "new-key")
     api.expect("GET", PATH, None, team())
@@ -504,8 +504,9 @@ GATEWAY_504 = "<html><head><title>504 Gateway Time-out</title></head><body>504 G
 @pytest.mark.parametrize("lost", [read_timeout, remote_disconnected,
                                   lambda: http_response(502, text="<html>502 Bad Gateway</html>"),
                                   lambda: http_response(503, text="busy"),
-                                  lambda: http_response(504, text=GATEWAY_504, headers={"Content-Type": "text/html"})],
-                         ids=["read-timeout", "dropped", "502", "503", "504"])
+                                  lambda: http_response(504, text=GATEWAY_504, headers={"Content-Type": "text/html"}),
+                                  KeyboardInterrupt],
+                         ids=["read-timeout", "dropped", "502", "503", "504", "interrupted"])
 def test_create_that_may_still_be_applied_is_never_called_safe(api, run, lost):
     # A gateway may answer 504 at once and pass the POST on later; a timed-out or lost POST may still
     # be processed: a list that does not show the key yet proves nothing, and a re-run at once could
